@@ -1,0 +1,3 @@
+module qmem.dev/qmem
+
+go 1.26
