@@ -1,3 +1,10 @@
 module qmem.dev/qmem
 
-go 1.26
+go 1.26.0
+
+require (
+	github.com/google/btree v1.1.3 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	pgregory.net/rapid v1.3.0 // indirect
+)
