@@ -48,3 +48,20 @@ func (o *Object) AddAlias(name string, target *Object, targetName string) (*Prop
 	}
 	return o.AddProperty(p)
 }
+
+// followAlias returns the property an alias finally forwards to, and its
+// object; any other property is returned as is.
+func followAlias(o *Object, p *Property) (*Object, *Property) {
+	for i := 0; i < 64; i++ {
+		d, ok := p.Opaque.(*aliasData)
+		if !ok {
+			return o, p
+		}
+		tp := d.target.FindProperty(d.name)
+		if tp == nil {
+			return o, p
+		}
+		o, p = d.target, tp
+	}
+	return o, p
+}

@@ -53,12 +53,16 @@ func (o *Object) hasAncestor(a *Object) bool {
 }
 
 // releaseChild is R-UNP-1 steps (a) to (c): the child's unparent behaviour
-// runs while it is still listed in its parent, then the link is cut and the
-// parent's reference dropped (which may finalize the child).
+// runs while it is still listed in its parent and still has its parent set,
+// then the link is cut and the parent's reference dropped (which may finalize
+// the child).
 func releaseChild(_ *Object, p *Property) {
 	c := p.Opaque.(*childData).child
 	if u, ok := c.self.(unparenter); ok {
 		u.qomUnparent()
+	}
+	if u, ok := c.self.(UnparentHook); ok {
+		u.OnUnparent()
 	}
 	c.reg.runDetachHooks(c)
 	c.parent = nil
@@ -66,9 +70,17 @@ func releaseChild(_ *Object, p *Property) {
 	c.Unref()
 }
 
-// unparenter is implemented by types with behaviour of their own at
+// unparenter is implemented by the package's own types with behaviour at
 // unparent time (devices unrealize, R-UNP-2).
 type unparenter interface{ qomUnparent() }
+
+// UnparentHook is implemented by object types with work of their own to do
+// when they are removed from their parent (QEMU's ObjectClass.unparent,
+// R-UNP-1). OnUnparent runs while the object is still listed in its parent
+// and Parent still returns it, before the parent's reference is dropped. For
+// a device it runs after the device has been unrealized (R-UNP-2). It may
+// unparent the object's own children and delete properties of its parent.
+type UnparentHook interface{ OnUnparent() }
 
 // Parent returns o's parent in the composition tree, or nil.
 func (o *Object) Parent() *Object { return o.parent }

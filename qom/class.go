@@ -125,12 +125,13 @@ func (c *Class) MustAddProperty(p *Property) {
 }
 
 // FindProperty looks a class property up in c and its ancestors, root-most
-// first.
+// first (R-PROP-2). It does not allocate.
 func (c *Class) FindProperty(name string) *Property {
-	for _, k := range c.ancestry() {
+	var found *Property
+	for k := c; k != nil; k = k.parent {
 		if p := k.props.find(name); p != nil {
-			return p
+			found = p
 		}
 	}
-	return nil
+	return found
 }

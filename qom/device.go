@@ -112,10 +112,17 @@ func (d *Device) SetRealized(on bool) error {
 	return nil
 }
 
-// qomUnparent is R-UNP-2: a device being unparented is unrealized first.
+// qomUnparent is R-UNP-2: a device being unparented is unrealized first,
+// then its child buses are unparented. (qom has no bus membership, so there
+// is no parent bus to leave.)
 func (d *Device) qomUnparent() {
 	if d.realized {
 		_ = d.SetRealized(false)
+	}
+	for _, c := range d.Children() {
+		if c.IsA(TypeBus) {
+			c.Unparent()
+		}
 	}
 }
 
@@ -182,11 +189,7 @@ func (r *Registry) Unplug(d *Device) error {
 		return &FinalizedError{Object: d.String(), Op: "Unplug"}
 	}
 	if !d.Hotpluggable() {
-		name := d.id
-		if name == "" {
-			name = d.String()
-		}
-		return errorf("Device '%s' does not support hotplugging", name)
+		return errorf("Device '%s' does not support hotplugging", d.TypeName())
 	}
 	d.hotplugged = false
 	d.Unparent()

@@ -25,11 +25,17 @@ type linkData struct {
 	constant   *Object // for const links
 }
 
+// get returns the link's target; a weak link whose target has been
+// finalized reads as empty (QEMU would dangle).
 func (d *linkData) get(o *Object) *Object {
-	if d.slot == nil {
-		return d.constant
+	t := d.constant
+	if d.slot != nil {
+		t = d.slot(o).target
 	}
-	return d.slot(o).target
+	if t != nil && t.state.Load() == stateFinalized {
+		return nil
+	}
+	return t
 }
 
 // AddLink adds a link<targetType> property stored in slot (R-LINK-1). With
@@ -48,6 +54,9 @@ func LinkProperty(name, targetType string, slot func(*Object) *Link, check LinkC
 // AddConstLink adds a read-only, non-strong link to a fixed target
 // (R-LINK-5).
 func (o *Object) AddConstLink(name string, target *Object) (*Property, error) {
+	if target == nil {
+		return nil, errorf("constant link '%s' needs a target", name)
+	}
 	p := newLinkProperty(name, target.TypeName(), nil, nil, false)
 	p.Opaque.(*linkData).constant = target
 	return o.AddProperty(p)
@@ -95,7 +104,7 @@ func setLinkPath(o *Object, p *Property, d *linkData, path string) error {
 	var target *Object
 	if path != "" {
 		var err error
-		target, err = o.reg.resolveLinkTarget(path, d.targetType)
+		target, err = o.reg.resolveLinkTarget(p.Name, path, d.targetType)
 		if err != nil {
 			return err
 		}
@@ -115,7 +124,9 @@ func setLinkPath(o *Object, p *Property, d *linkData, path string) error {
 	return nil
 }
 
-func (r *Registry) resolveLinkTarget(path, typ string) (*Object, error) {
+// resolveLinkTarget is QEMU's object_resolve_link: the errors name the path
+// except the wrong-type one, which names the property.
+func (r *Registry) resolveLinkTarget(name, path, typ string) (*Object, error) {
 	t, ambiguous := r.ResolvePathType(path, typ)
 	if t != nil {
 		return t, nil
@@ -124,7 +135,7 @@ func (r *Registry) resolveLinkTarget(path, typ string) (*Object, error) {
 		return nil, errorf("Path '%s' does not uniquely identify an object", path)
 	}
 	if other, amb := r.ResolvePathType(path, TypeObject); other != nil || amb {
-		return nil, errorf("Invalid parameter type for '%s', expected: %s", path, typ)
+		return nil, invalidType(name, typ)
 	}
 	return nil, &Error{Class: DeviceNotFound, Msg: "Device '" + path + "' not found"}
 }

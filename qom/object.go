@@ -206,37 +206,64 @@ func isQOMFrame(fn string) bool {
 	return len(fn) >= len(pkg) && fn[:len(pkg)] == pkg
 }
 
-// Ref adds a reference to o (R-REF-1). It panics with a *FinalizedError if o
-// is being or has been finalized: a dead object cannot be resurrected
-// (unlike QEMU, R-FIN-4).
+// Ref adds a reference to o (R-REF-1). Ref of nil does nothing. It panics
+// with a *FinalizedError if o is being or has been finalized: a dead object
+// cannot be resurrected (unlike QEMU, R-FIN-4).
+//
+// Preconditions: the caller holds a reference on o, or o is reachable from
+// the root and the caller holds the machine lock. Ref is safe from any
+// goroutine and costs one atomic add.
 func (o *Object) Ref() {
-	if o.refs.Add(1) <= 0 {
-		o.refs.Add(-1)
-		panic(&FinalizedError{Object: o.String(), Op: "Ref"})
+	if o != nil && o.refs.Add(1) <= 0 {
+		o.refDead("Ref")
 	}
 }
 
 // TryRef is Ref that reports a dying or dead object as an error instead of
-// panicking.
+// panicking. TryRef of nil does nothing.
 func (o *Object) TryRef() error {
-	if o.refs.Add(1) <= 0 {
-		o.refs.Add(-1)
-		return &FinalizedError{Object: o.String(), Op: "Ref"}
+	if o == nil || o.refs.Add(1) > 0 {
+		return nil
 	}
-	return nil
+	o.refs.Add(-1)
+	return &FinalizedError{Object: o.String(), Op: "Ref"}
 }
 
-// Unref drops a reference. When it was the last one, o is finalized
-// synchronously before Unref returns (R-REF-1, R-FIN-1). Unref of a dying or
-// dead object panics with a *FinalizedError.
+//go:noinline
+func (o *Object) refDead(op string) {
+	o.refs.Add(-1)
+	panic(&FinalizedError{Object: o.String(), Op: op})
+}
+
+// Unref drops a reference; Unref of nil does nothing. When it was the last
+// one, o is finalized synchronously before Unref returns (R-REF-1, R-FIN-1).
+// Unref of a dying or dead object panics with a *FinalizedError (QEMU
+// asserts).
+//
+// The Unref that drops the last reference of an object in the tree must be
+// made by the machine lock holder, because finalization changes the tree.
 func (o *Object) Unref() {
-	n := o.refs.Add(-1)
-	if n > 0 {
-		return
+	if o != nil {
+		if n := o.refs.Add(-1); n <= 0 {
+			o.unrefSlow(n)
+		}
 	}
+}
+
+// unrefSlow handles an Unref that left n references: 0 for the last
+// reference, below 0 for an object that was already dead (or had no
+// reference to drop).
+//
+//go:noinline
+func (o *Object) unrefSlow(n int64) {
 	if n == 0 {
-		o.refs.Store(deadRefs)
-		o.finalize()
+		// A Ref racing with the last Unref may have brought the count
+		// back to 1 since our decrement (a caller that held no reference,
+		// which the Ref contract forbids). The CAS then fails and the
+		// racing caller owns the object and its last Unref.
+		if o.refs.CompareAndSwap(0, deadRefs) {
+			o.finalize()
+		}
 		return
 	}
 	o.refs.Add(1)
@@ -261,12 +288,21 @@ func (o *Object) finalize() {
 	}
 	// Step 1 (R-FIN-2): release every property with a release hook, instance
 	// table first, then class tables from the leaf up, once each, rescanning
-	// after each release because a release may add or remove properties.
-	done := map[*Property]bool{}
+	// after each release because a release may remove properties (adding
+	// is refused on a dying object). A released instance property leaves
+	// the table at once, as with DelProperty.
+	var done map[*Property]bool // class properties already released
 	for {
-		p := o.nextUnreleased(done)
+		if p := o.props.firstReleasable(); p != nil {
+			o.releaseProperty(p)
+			continue
+		}
+		p := o.class.nextUnreleased(done)
 		if p == nil {
 			break
+		}
+		if done == nil {
+			done = make(map[*Property]bool)
 		}
 		done[p] = true
 		p.Release(o, p)
@@ -294,13 +330,10 @@ func (o *Object) finalize() {
 	o.reg.mu.Unlock()
 }
 
-func (o *Object) nextUnreleased(done map[*Property]bool) *Property {
-	for _, p := range o.props.list {
-		if p.Release != nil && !done[p] {
-			return p
-		}
-	}
-	for k := o.class; k != nil; k = k.parent {
+// nextUnreleased returns the first class property of c or its ancestors,
+// leaf class first, that has a release hook and is not in done.
+func (c *Class) nextUnreleased(done map[*Property]bool) *Property {
+	for k := c; k != nil; k = k.parent {
 		for _, p := range k.props.list {
 			if p.Release != nil && !done[p] {
 				return p

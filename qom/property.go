@@ -2,6 +2,7 @@ package qom
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -37,6 +38,11 @@ type Property struct {
 	// Opaque is the property kind's private data (a child's object, a link's
 	// slot, an alias's target).
 	Opaque any
+
+	// releasing is set on an instance property once its release has begun,
+	// so that a release hook deleting the same property (a child unparenting
+	// itself from its unparent hook) does not release it twice.
+	releasing bool
 }
 
 // propTable is an insertion-ordered table of properties. QEMU's tables are
@@ -62,8 +68,21 @@ func (t *propTable) add(p *Property) {
 	t.list = append(t.list, p)
 }
 
+// firstReleasable returns the first property with a release hook whose
+// release has not begun.
+func (t *propTable) firstReleasable() *Property {
+	for _, p := range t.list {
+		if p.Release != nil && !p.releasing {
+			return p
+		}
+	}
+	return nil
+}
+
 func (t *propTable) remove(p *Property) {
-	delete(t.index, p.Name)
+	if t.index[p.Name] == p {
+		delete(t.index, p.Name)
+	}
 	for i, q := range t.list {
 		if q == p {
 			t.list = append(t.list[:i:i], t.list[i+1:]...)
@@ -81,7 +100,8 @@ func (o *Object) FindProperty(name string) *Property {
 	return o.props.find(name)
 }
 
-// AddProperty adds an instance property and returns it. A name ending in
+// AddProperty adds an instance property and returns it. p must be a fresh
+// value that no other object or class uses. A name ending in
 // "[*]" is auto-numbered: the first free "<base>[N]" is used and p.Name is
 // updated (R-PROP-3). A name already used by a class or instance property is
 // an error (R-PROP-2); so is adding to a dying object.
@@ -105,17 +125,29 @@ func (o *Object) AddProperty(p *Property) (*Property, error) {
 	return p, nil
 }
 
-// DelProperty releases and removes an instance property (R-PROP-6).
+// DelProperty releases and removes an instance property (R-PROP-6). Class
+// properties cannot be deleted. Deleting a property whose release is already
+// running (from within that release) does nothing.
 func (o *Object) DelProperty(name string) error {
 	p := o.props.find(name)
 	if p == nil {
 		return errorf("Property '%s.%s' not found", o.TypeName(), name)
 	}
+	o.releaseProperty(p)
+	return nil
+}
+
+// releaseProperty runs p's release hook once and removes p from o's
+// instance table.
+func (o *Object) releaseProperty(p *Property) {
+	if p.releasing {
+		return
+	}
+	p.releasing = true
 	if p.Release != nil {
 		p.Release(o, p)
 	}
 	o.props.remove(p)
-	return nil
 }
 
 // Properties lists o's properties: instance properties, then o's class's,
@@ -146,8 +178,13 @@ func (o *Object) propertyFor(name string) (*Property, error) {
 	return p, nil
 }
 
-// GetProperty reads a property as a JSON-compatible value (R-PROP-5).
+// GetProperty reads a property as a JSON-compatible value (R-PROP-5). It
+// fails on an object whose finalization has completed (reading from the
+// object's own finalize hooks is allowed).
 func (o *Object) GetProperty(name string) (any, error) {
+	if o.state.Load() == stateFinalized {
+		return nil, &FinalizedError{Object: o.String(), Op: "GetProperty"}
+	}
 	p, err := o.propertyFor(name)
 	if err != nil {
 		return nil, err
@@ -202,4 +239,104 @@ func (o *Object) PrintProperty(name string) (string, error) {
 		return "", err
 	}
 	return formatValue(v), nil
+}
+
+// GetBool reads a property whose value is a bool (QEMU's
+// object_property_get_bool).
+func (o *Object) GetBool(name string) (bool, error) {
+	v, err := o.GetProperty(name)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, invalidType(name, "boolean")
+	}
+	return b, nil
+}
+
+// GetString reads a property whose value is a string (QEMU's
+// object_property_get_str).
+func (o *Object) GetString(name string) (string, error) {
+	v, err := o.GetProperty(name)
+	if err != nil {
+		return "", err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", invalidType(name, "string")
+	}
+	return s, nil
+}
+
+// GetInt reads a property whose value is an integer that fits int64 (QEMU's
+// object_property_get_int).
+func (o *Object) GetInt(name string) (int64, error) {
+	v, err := o.GetProperty(name)
+	if err != nil {
+		return -1, err
+	}
+	switch n := v.(type) {
+	case int64:
+		return n, nil
+	case uint64:
+		if n <= math.MaxInt64 {
+			return int64(n), nil
+		}
+	}
+	return -1, invalidType(name, "int")
+}
+
+// GetUint reads a property whose value is a non-negative integer (QEMU's
+// object_property_get_uint).
+func (o *Object) GetUint(name string) (uint64, error) {
+	v, err := o.GetProperty(name)
+	if err != nil {
+		return 0, err
+	}
+	switch n := v.(type) {
+	case uint64:
+		return n, nil
+	case int64:
+		if n >= 0 {
+			return uint64(n), nil
+		}
+	}
+	return 0, invalidType(name, "uint")
+}
+
+// GetEnum returns the index of an enum property's current value among the
+// enum's values (QEMU's object_property_get_enum). typ must be the enum's
+// type name; a property of another type is an error. Aliases of enum
+// properties are followed. On error it returns -1.
+func (o *Object) GetEnum(name, typ string) (int, error) {
+	p, err := o.propertyFor(name)
+	if err != nil {
+		return -1, err
+	}
+	_, tp := followAlias(o, p)
+	d, ok := tp.Opaque.(*enumData)
+	if !ok || p.Type != typ {
+		return -1, errorf("Property %s on %s is not '%s' enum type", name, o.TypeName(), typ)
+	}
+	s, err := o.GetString(name)
+	if err != nil {
+		return -1, err
+	}
+	for i, v := range d.values {
+		if v == s {
+			return i, nil
+		}
+	}
+	return -1, errorf("Parameter '%s' does not accept value '%s'", name, s)
+}
+
+// EnumValues returns the values an enum property accepts, in index order,
+// or nil when the property is not an enum (for qom-list-properties and
+// help output).
+func (p *Property) EnumValues() []string {
+	if d, ok := p.Opaque.(*enumData); ok {
+		return append([]string(nil), d.values...)
+	}
+	return nil
 }

@@ -37,7 +37,11 @@ type TypeInfo struct {
 	InstancePostInit func(Instance)
 	InstanceFinalize func(Instance)
 
-	// Class hooks (R-CLASS-2). ClassBaseInit applies to descendants only.
+	// Class hooks (R-CLASS-2). ClassBaseInit applies to descendants only;
+	// both receive the ClassData of the class being initialized. They run
+	// with the registry's type table locked, so they must not call Registry
+	// methods; what they need is reachable from c (Parent, Interface,
+	// FindProperty, Method).
 	ClassInit     func(c *Class, data any)
 	ClassBaseInit func(c *Class, data any)
 	ClassData     any
@@ -288,11 +292,9 @@ func (r *Registry) initClassLocked(t *typeImpl) (*Class, error) {
 	}
 	c.abstract = t.info.Abstract || c.newFn == nil // R-TYPE-5
 	if c.isInterface {
-		// R-TYPE-6: interfaces are abstract, without instance hooks or
+		// R-TYPE-6: interfaces have no instances (so they are abstract
+		// whether or not Abstract is set), no instance hooks and no
 		// interfaces of their own.
-		if !t.info.Abstract && t.info.Name != TypeInterface {
-			return nil, errorf("interface type '%s' must be abstract", t.info.Name)
-		}
 		if t.info.InstanceInit != nil || t.info.InstancePostInit != nil || t.info.InstanceFinalize != nil || len(t.info.Interfaces) > 0 {
 			return nil, errorf("interface type '%s' cannot have instance hooks or interfaces", t.info.Name)
 		}

@@ -1,9 +1,6 @@
 package qom
 
-import (
-	"fmt"
-	"sort"
-)
+import "fmt"
 
 // Built-in type names of the standard tree.
 const (
@@ -116,97 +113,6 @@ func (r *Registry) machineContainer(name string) (*Object, error) {
 func (r *Registry) Unattached() *Object {
 	c, _ := r.machineContainer("unattached")
 	return c
-}
-
-// IDWellFormed reports whether id is a valid user id: letters, digits, '-',
-// '.' and '_', starting with a letter (QEMU's id_wellformed).
-func IDWellFormed(id string) bool {
-	if id == "" {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-		if i == 0 && !letter {
-			return false
-		}
-		if !letter && !(c >= '0' && c <= '9') && c != '-' && c != '.' && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
-// UserCreatable is implemented by object-add types that need a completion
-// step after their properties are set.
-type UserCreatable interface{ Complete() error }
-
-// Deletable is implemented by object-add types that can refuse deletion.
-type Deletable interface{ CanBeDeleted() bool }
-
-// AddUserObject is object-add (R-INST-6): it creates an object of the type,
-// sets props (applied in sorted key order, so failures are deterministic),
-// places it at /objects/<id>, and completes it. On any error nothing is left
-// behind.
-func (r *Registry) AddUserObject(typeName, id string, props map[string]any) (Instance, error) {
-	if !IDWellFormed(id) {
-		return nil, errorf("Parameter 'id' expects an identifier")
-	}
-	c, err := r.Class(typeName)
-	if err != nil {
-		return nil, errorf("invalid object type: %s", typeName)
-	}
-	if c.Cast(TypeUserCreatable) == nil {
-		return nil, errorf("object type '%s' isn't supported by object-add", typeName)
-	}
-	inst, err := r.New(typeName)
-	if err != nil {
-		return nil, err
-	}
-	o := inst.QOM()
-	defer o.Unref() // the creation reference; the tree keeps its own
-	if err := setProps(o, props); err != nil {
-		return nil, err
-	}
-	objects := r.Root().Child("objects")
-	if _, err := objects.AddChild(id, inst); err != nil {
-		return nil, err
-	}
-	if uc, ok := inst.(UserCreatable); ok {
-		if err := uc.Complete(); err != nil {
-			o.Unparent()
-			return nil, err
-		}
-	}
-	return inst, nil
-}
-
-// DelUserObject is object-del: it refuses an object in use, otherwise
-// unparents /objects/<id>.
-func (r *Registry) DelUserObject(id string) error {
-	o := r.Root().Child("objects").Child(id)
-	if o == nil {
-		return errorf("object '%s' not found", id)
-	}
-	if d, ok := o.self.(Deletable); ok && !d.CanBeDeleted() {
-		return errorf("object '%s' is in use, can not be deleted", id)
-	}
-	o.Unparent()
-	return nil
-}
-
-func setProps(o *Object, props map[string]any) error {
-	keys := make([]string, 0, len(props))
-	for k := range props {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := o.SetProperty(k, props[k]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // mustPlace adds o as child "<base>[N]" of parent using the counter.

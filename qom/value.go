@@ -2,6 +2,7 @@ package qom
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -118,6 +119,10 @@ func unsignedProperty(name, typ string, bits int, get func(*Object) uint64, set 
 			if err != nil {
 				return err
 			}
+			if typ == "size" && isNegative(v) {
+				// Unlike uintN, QEMU's size visitor does not wrap.
+				return invalidType(p.Name, "size")
+			}
 			if n > max {
 				return errorf("Parameter '%s' expects uint%d_t", p.Name, bits)
 			}
@@ -140,7 +145,8 @@ func unsignedProperty(name, typ string, bits int, get func(*Object) uint64, set 
 // EnumProperty returns a property whose values are the strings of values;
 // the Go side sees the index. typ is the enum's type name (e.g. "OnOffAuto").
 func EnumProperty(name, typ string, values []string, get func(*Object) int, set func(*Object, int) error) *Property {
-	p := &Property{Name: name, Type: typ}
+	values = append([]string(nil), values...)
+	p := &Property{Name: name, Type: typ, Opaque: &enumData{values: values}}
 	if get != nil {
 		p.Get = func(o *Object, p *Property) (any, error) {
 			i := get(o)
@@ -166,6 +172,9 @@ func EnumProperty(name, typ string, values []string, get func(*Object) int, set 
 	}
 	return p
 }
+
+// enumData is the Opaque of an enum property.
+type enumData struct{ values []string }
 
 // WithDefault makes p, used as a class property, set value on every new
 // instance (R-PROP-7, R-INST-2 step 3). It returns p.
@@ -272,35 +281,125 @@ func parseUint(s string) (uint64, error) {
 	return strconv.ParseUint(s, 0, 64)
 }
 
-// ParseSize parses a size with an optional binary suffix (B, k/K, M, G, T,
-// P, E) as QEMU's qemu_strtosz does: "4k" = 4096, "1.5G", "0x1000".
+// isNegative reports whether a JSON-compatible number is below zero.
+func isNegative(v any) bool {
+	switch n := v.(type) {
+	case int:
+		return n < 0
+	case int8:
+		return n < 0
+	case int16:
+		return n < 0
+	case int32:
+		return n < 0
+	case int64:
+		return n < 0
+	case float64:
+		return n < 0
+	case json.Number:
+		return strings.HasPrefix(string(n), "-")
+	}
+	return false
+}
+
+// sizeShift maps a size suffix to its power of two (QEMU's suffix_mul with
+// unit 1024).
+func sizeShift(c byte) (uint, bool) {
+	switch c {
+	case 'B', 'b':
+		return 0, true
+	case 'K', 'k':
+		return 10, true
+	case 'M', 'm':
+		return 20, true
+	case 'G', 'g':
+		return 30, true
+	case 'T', 't':
+		return 40, true
+	case 'P', 'p':
+		return 50, true
+	case 'E', 'e':
+		return 60, true
+	}
+	return 0, false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// ParseSize parses a byte count the way QEMU's qemu_strtosz does:
+//
+//   - "0x" followed by hex digits, with no fraction and no suffix;
+//   - otherwise decimal digits, an optional fraction (".5", "1.", "1.5"),
+//     and an optional suffix B, K, M, G, T, P or E (either case, powers of
+//     1024; "e" is exa, never an exponent). A non-zero fraction needs a
+//     suffix other than B. The result is rounded half up ("1.5k" = 1536).
+//
+// It fails on anything else (signs, spaces, other characters) and on values
+// of 2^64 or more. Fractions are exact here, where QEMU goes through a double.
 func ParseSize(s string) (uint64, error) {
-	if s == "" {
-		return 0, fmt.Errorf("empty size")
+	invalid := func() (uint64, error) { return 0, fmt.Errorf("invalid size %q", s) }
+	tooLarge := func() (uint64, error) { return 0, fmt.Errorf("size %q is 2^64 or more", s) }
+	if len(s) > 1 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		v, err := strconv.ParseUint(s[2:], 16, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			return tooLarge()
+		}
+		if err != nil {
+			return invalid()
+		}
+		return v, nil
 	}
-	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
-		return strconv.ParseUint(s[2:], 16, 64)
+	i := 0
+	for i < len(s) && isDigit(s[i]) {
+		i++
 	}
-	mult := uint64(1)
-	last := s[len(s)-1]
-	shift := map[byte]uint{'B': 0, 'b': 0, 'k': 10, 'K': 10, 'm': 20, 'M': 20, 'g': 30, 'G': 30, 't': 40, 'T': 40, 'p': 50, 'P': 50, 'e': 60, 'E': 60}
-	if sh, ok := shift[last]; ok {
-		mult = 1 << sh
-		s = s[:len(s)-1]
+	whole := s[:i]
+	frac := ""
+	if i < len(s) && s[i] == '.' {
+		j := i + 1
+		for j < len(s) && isDigit(s[j]) {
+			j++
+		}
+		frac = s[i+1 : j]
+		i = j
 	}
-	f, ok := new(big.Float).SetPrec(128).SetString(s)
-	if !ok || f.Sign() < 0 {
-		return 0, fmt.Errorf("invalid size %q", s)
+	if whole == "" && frac == "" {
+		return invalid()
 	}
-	f.Mul(f, new(big.Float).SetUint64(mult))
-	if !f.IsInt() && mult == 1 {
-		return 0, fmt.Errorf("invalid size %q", s)
+	shift := uint(0)
+	if i < len(s) {
+		sh, ok := sizeShift(s[i])
+		if !ok {
+			return invalid()
+		}
+		shift = sh
+		i++
 	}
-	u, acc := f.Uint64()
-	if acc == big.Above || f.Cmp(new(big.Float).SetUint64(math.MaxUint64)) > 0 {
-		return 0, fmt.Errorf("size %q too large", s)
+	if i != len(s) {
+		return invalid()
 	}
-	return u, nil
+	frac = strings.TrimRight(frac, "0")
+	if frac != "" && shift == 0 {
+		return invalid()
+	}
+	// value = whole<<shift + round(frac * 2^shift / 10^len(frac))
+	v := new(big.Int)
+	if whole != "" {
+		v.SetString(whole, 10)
+	}
+	v.Lsh(v, shift)
+	if frac != "" {
+		num, _ := new(big.Int).SetString(frac, 10)
+		num.Lsh(num, shift)
+		den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(frac))), nil)
+		num.Lsh(num, 1).Add(num, den) // round half up: (2n + d) / 2d
+		num.Quo(num, den.Lsh(den, 1))
+		v.Add(v, num)
+	}
+	if !v.IsUint64() {
+		return tooLarge()
+	}
+	return v.Uint64(), nil
 }
 
 // formatValue renders a JSON-compatible value as a string: strings raw,
