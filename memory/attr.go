@@ -1,0 +1,185 @@
+package memory
+
+import "fmt"
+
+// Attribute setters (A.4). Each is a no-op when the value does not change,
+// and otherwise runs as its own transaction (or joins the open one). A change
+// only causes rendering of the flat views that can see the region.
+
+// setFlag is the common body of the boolean setters.
+func (r *Region) setFlag(op string, field *bool, v bool) error {
+	if err := r.live(op); err != nil {
+		return err
+	}
+	if err := r.sys.checkMutable(); err != nil {
+		return err
+	}
+	if *field == v {
+		return nil
+	}
+	r.sys.Begin()
+	*field = v
+	r.sys.touch(r)
+	return r.sys.Commit()
+}
+
+// SetEnabled enables or disables the region (R-ATTR-1). A disabled region
+// and everything beneath it render nothing (R-FLAT-2).
+func (r *Region) SetEnabled(on bool) error { return r.setFlag("SetEnabled", &r.enabled, on) }
+
+// SetReadonly sets the region's readonly flag (R-ATTR-5), which every flat
+// range rendered through it inherits (R-FLAT-3).
+func (r *Region) SetReadonly(on bool) error { return r.setFlag("SetReadonly", &r.readonly, on) }
+
+// SetNonvolatile sets the region's nonvolatile flag (R-ATTR-5).
+func (r *Region) SetNonvolatile(on bool) error {
+	return r.setFlag("SetNonvolatile", &r.nonvolatile, on)
+}
+
+// SetUnmergeable sets the unmergeable flag: ranges rendered through the
+// region are never merged with their neighbours (R-SIMP-1).
+func (r *Region) SetUnmergeable(on bool) error {
+	return r.setFlag("SetUnmergeable", &r.unmergeable, on)
+}
+
+// SetRomdMode switches a ROM device between romd mode (reads direct) and
+// callback mode (R-KIND-5). It is an error on other kinds.
+func (r *Region) SetRomdMode(on bool) error {
+	if r.kind != KindROMDevice {
+		return fmt.Errorf("memory: %s is not a ROM device", r)
+	}
+	return r.setFlag("SetRomdMode", &r.romdMode, on)
+}
+
+// SetSize changes the size; math.MaxUint64 means 2^64 (R-ATTR-2).
+// Subregions are not touched: rendering clips them. A size that would make
+// the region pass 2^64 at its address is an error.
+func (r *Region) SetSize(size uint64) error {
+	if err := r.live("SetSize"); err != nil {
+		return err
+	}
+	if err := r.sys.checkMutable(); err != nil {
+		return err
+	}
+	v := sizeFromUser(size)
+	if v == r.size {
+		return nil
+	}
+	if r.ram != nil && v.cmp(u64(uint64(len(r.ram.mem)))) > 0 {
+		return fmt.Errorf("memory: cannot grow %s beyond its host memory (%#x bytes)", r, len(r.ram.mem))
+	}
+	if u64(r.addr).add(v).cmp(two64) > 0 {
+		return fmt.Errorf("memory: region %s at %#x with size %s wraps past 2^64", r, r.addr, sizeString(v))
+	}
+	r.sys.Begin()
+	r.size = v
+	r.sys.touch(r)
+	return r.sys.Commit()
+}
+
+// SetAliasOffset changes where an alias's window starts in its target
+// (R-ATTR-4). It is an error on a region that is not an alias.
+func (r *Region) SetAliasOffset(offset uint64) error {
+	if r.kind != KindAlias {
+		return fmt.Errorf("memory: %s is not an alias", r)
+	}
+	if err := r.live("SetAliasOffset"); err != nil {
+		return err
+	}
+	if err := r.sys.checkMutable(); err != nil {
+		return err
+	}
+	if r.aliasOffset == offset {
+		return nil
+	}
+	r.sys.Begin()
+	r.aliasOffset = offset
+	r.sys.touch(r)
+	return r.sys.Commit()
+}
+
+// SetAlias points an alias at a new target and offset (qmem's addition; QEMU
+// aliases are fixed at creation). A target whose render walk leads back to
+// the alias is refused.
+func (r *Region) SetAlias(target *Region, offset uint64) error {
+	if r.kind != KindAlias {
+		return fmt.Errorf("memory: %s is not an alias", r)
+	}
+	if target == nil {
+		return fmt.Errorf("memory: alias %s needs a target", r)
+	}
+	if err := r.live("SetAlias"); err != nil {
+		return err
+	}
+	if err := target.live("SetAlias to"); err != nil {
+		return err
+	}
+	if err := r.sys.checkMutable(); err != nil {
+		return err
+	}
+	if target.sys != r.sys {
+		return fmt.Errorf("memory: alias %s: target %s belongs to another memory system", r, target)
+	}
+	if target == r {
+		return fmt.Errorf("memory: alias %s cannot target itself", r)
+	}
+	if path := target.reaches(r); path != nil {
+		return fmt.Errorf("memory: aliasing %s to %s would make a loop: %s", r, target, loopString(append(path, target)))
+	}
+	if target == r.alias && offset == r.aliasOffset {
+		return nil
+	}
+	s := r.sys
+	s.Begin()
+	mapped := r.container != nil
+	if mapped {
+		for a := r; a.alias != nil; a = a.alias {
+			a.alias.mappedViaAlias--
+		}
+	}
+	old := r.alias
+	delete(old.aliasedBy, r)
+	r.dropAliasRef()
+	r.alias, r.aliasOffset = target, offset
+	target.addAliasedBy(r)
+	r.takeAliasRef()
+	if mapped {
+		for a := r; a.alias != nil; a = a.alias {
+			a.alias.mappedViaAlias++
+		}
+	}
+	s.touch(r)
+	return s.Commit()
+}
+
+// SetLogVGA turns VGA dirty logging of the region on or off (R-ATTR-5,
+// R-DIRTY-1). Calls are counted: logging stays on while more calls turned it
+// on than off.
+func (r *Region) SetLogVGA(on bool) error {
+	if err := r.live("SetLog"); err != nil {
+		return err
+	}
+	if err := r.sys.checkMutable(); err != nil {
+		return err
+	}
+	before := r.vgaLogCount > 0
+	if on {
+		r.vgaLogCount++
+	} else if r.vgaLogCount > 0 {
+		r.vgaLogCount--
+	}
+	if before == (r.vgaLogCount > 0) {
+		return nil
+	}
+	r.sys.Begin()
+	r.sys.touch(r)
+	return r.sys.Commit()
+}
+
+// dirtyLogMask is the region's own mask: the VGA bit while VGA logging is on.
+func (r *Region) dirtyLogMask() uint8 {
+	if r.vgaLogCount > 0 {
+		return 1 << DirtyVGA
+	}
+	return 0
+}

@@ -1,0 +1,215 @@
+package memory
+
+import (
+	"fmt"
+)
+
+// AddSubregion places sub inside r at offset with priority 0 (R-SUB-1).
+// See AddSubregionOverlap.
+func (r *Region) AddSubregion(offset uint64, sub *Region) error {
+	return r.AddSubregionOverlap(offset, sub, 0)
+}
+
+// AddSubregionOverlap places sub inside r at offset with the given priority
+// (R-SUB-1). Overlap is always allowed: among overlapping siblings the higher
+// priority wins, and among equal priorities the one added last (R-SUB-4/5).
+//
+// It fails, leaving everything unchanged, when either region is finalized,
+// when sub is already in a container (R-SUB-3), when r is an alias
+// (R-KIND-11), when the addition would make a container cycle or an alias
+// loop, or when offset + size of sub passes 2^64.
+//
+// If r and sub have different owners, r holds a reference on sub's owner
+// while sub is inside it; regions of one owner hold none (R-LIFE-3).
+func (r *Region) AddSubregionOverlap(offset uint64, sub *Region, priority int32) error {
+	if err := r.checkAdd(offset, sub); err != nil {
+		return err
+	}
+	s := r.sys
+	s.Begin()
+	sub.priority = priority
+	sub.addr = offset
+	r.link(sub)
+	if r.owner != sub.owner && sub.owner != nil {
+		sub.owner.RefHold(sub.containerHold())
+		sub.heldOwner = true
+	}
+	for a := sub; a.alias != nil; a = a.alias {
+		a.alias.mappedViaAlias++
+	}
+	s.touch(r)
+	s.touch(sub) // its address changed, which matters if it is a root (R-FLAT-1)
+	return s.Commit()
+}
+
+// checkAdd validates AddSubregionOverlap's arguments without changing
+// anything.
+func (r *Region) checkAdd(offset uint64, sub *Region) error {
+	if sub == nil {
+		return fmt.Errorf("memory: add a nil subregion to %s", r)
+	}
+	if err := r.live("AddSubregion to"); err != nil {
+		return err
+	}
+	if err := sub.live("AddSubregion of"); err != nil {
+		return err
+	}
+	if err := r.sys.checkMutable(); err != nil {
+		return err
+	}
+	switch {
+	case sub.sys != r.sys:
+		return fmt.Errorf("memory: %s and %s belong to different memory systems", r, sub)
+	case sub.container != nil:
+		return fmt.Errorf("memory: region %s is already in container %s", sub, sub.container)
+	case r.alias != nil:
+		return fmt.Errorf("memory: cannot add %s to %s: an alias cannot have subregions", sub, r)
+	case sub == r:
+		return fmt.Errorf("memory: cannot add region %s to itself", r)
+	}
+	if u64(offset).add(sub.size).cmp(two64) > 0 {
+		return fmt.Errorf("memory: region %s at %#x with size %s wraps past 2^64", sub, offset, sizeString(sub.size))
+	}
+	if path := sub.reaches(r); path != nil {
+		return fmt.Errorf("memory: adding %s to %s would make a loop: %s", sub, r, loopString(append(path, sub)))
+	}
+	return nil
+}
+
+// reaches reports whether the render walk from r (subregions and alias
+// targets) can arrive at target; it returns the path from r to target
+// (target first) or nil.
+func (r *Region) reaches(target *Region) []*Region {
+	seen := map[*Region]bool{}
+	var walk func(x *Region) []*Region
+	walk = func(x *Region) []*Region {
+		if x == target {
+			return []*Region{x}
+		}
+		if seen[x] {
+			return nil
+		}
+		seen[x] = true
+		if x.alias != nil {
+			if p := walk(x.alias); p != nil {
+				return append(p, x)
+			}
+		}
+		for _, c := range x.subregions {
+			if p := walk(c); p != nil {
+				return append(p, x)
+			}
+		}
+		return nil
+	}
+	p := walk(r)
+	if p == nil {
+		return nil
+	}
+	return p[:len(p)-1]
+}
+
+func loopString(path []*Region) string {
+	s := ""
+	for i := len(path) - 1; i >= 0; i-- {
+		if s != "" {
+			s += " -> "
+		}
+		s += path[i].String()
+	}
+	return s + " -> " + path[len(path)-1].String()
+}
+
+func sizeString(v i128) string {
+	if v.hi != 0 {
+		return "2^64"
+	}
+	return fmt.Sprintf("%#x", v.lo)
+}
+
+// link inserts sub into r's list before the first sibling whose priority is
+// not higher than sub's (R-SUB-4).
+func (r *Region) link(sub *Region) {
+	sub.container = r
+	i := 0
+	for i < len(r.subregions) && r.subregions[i].priority > sub.priority {
+		i++
+	}
+	r.subregions = append(r.subregions, nil)
+	copy(r.subregions[i+1:], r.subregions[i:])
+	r.subregions[i] = sub
+}
+
+// unlink removes sub from r's list.
+func (r *Region) unlink(sub *Region) {
+	for i, c := range r.subregions {
+		if c == sub {
+			r.subregions = append(r.subregions[:i:i], r.subregions[i+1:]...)
+			break
+		}
+	}
+	sub.container = nil
+}
+
+// containerHold names the reference a container holds on sub's owner.
+func (sub *Region) containerHold() qomHold {
+	return qomHold{By: sub.container.owner, Via: "region " + sub.String() + " in container " + sub.container.String()}
+}
+
+// DelSubregion removes sub from r (R-SUB-7). The reference r held on sub's
+// owner is released once no reader can still see sub (DESIGN L5).
+func (r *Region) DelSubregion(sub *Region) error {
+	if sub == nil || sub.container != r {
+		return fmt.Errorf("memory: %v is not a subregion of %s", sub, r)
+	}
+	if err := r.sys.checkMutable(); err != nil {
+		return err
+	}
+	s := r.sys
+	s.Begin()
+	r.detachSub(sub)
+	return s.Commit()
+}
+
+// detachSub removes sub from r inside an open transaction.
+func (r *Region) detachSub(sub *Region) {
+	if sub.heldOwner {
+		r.sys.grace.deferUnref(sub.owner, sub.containerHold())
+		sub.heldOwner = false
+	}
+	for a := sub; a.alias != nil; a = a.alias {
+		a.alias.mappedViaAlias--
+	}
+	r.unlink(sub)
+	r.sys.touch(r)
+}
+
+// SetAddress moves the region inside its container (R-ATTR-3): it is taken
+// out and put back at the new address with the same priority, so it becomes
+// the newest of its equal-priority siblings. The reference its container
+// holds stays held throughout. A new address whose end passes 2^64 is an
+// error.
+func (r *Region) SetAddress(addr uint64) error {
+	if err := r.live("SetAddress"); err != nil {
+		return err
+	}
+	if err := r.sys.checkMutable(); err != nil {
+		return err
+	}
+	if addr == r.addr {
+		return nil
+	}
+	if u64(addr).add(r.size).cmp(two64) > 0 {
+		return fmt.Errorf("memory: region %s at %#x with size %s wraps past 2^64", r, addr, sizeString(r.size))
+	}
+	s := r.sys
+	s.Begin()
+	r.addr = addr
+	s.touch(r)
+	if c := r.container; c != nil {
+		c.unlink(r)
+		c.link(r)
+		s.touch(c)
+	}
+	return s.Commit()
+}
