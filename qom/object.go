@@ -226,13 +226,24 @@ func (o *Object) TryRef() error {
 		return nil
 	}
 	o.refs.Add(-1)
-	return &FinalizedError{Object: o.String(), Op: "Ref"}
+	return &FinalizedError{Object: o.deadName(), Op: "Ref"}
 }
 
 //go:noinline
 func (o *Object) refDead(op string) {
 	o.refs.Add(-1)
-	panic(&FinalizedError{Object: o.String(), Op: op})
+	panic(&FinalizedError{Object: o.deadName(), Op: op})
+}
+
+// deadName names an object whose reference count has reached zero. Such an
+// object has no parent, hence no path; its type and creation number never
+// change, so reading them races with nothing (the Ref may come from another
+// goroutine while the finalizer runs).
+func (o *Object) deadName() string {
+	if o.class == nil {
+		return "<uninitialized object>"
+	}
+	return fmt.Sprintf("%s#%d", o.TypeName(), o.serial)
 }
 
 // Unref drops a reference; Unref of nil does nothing. When it was the last
@@ -267,7 +278,7 @@ func (o *Object) unrefSlow(n int64) {
 		return
 	}
 	o.refs.Add(1)
-	panic(&FinalizedError{Object: o.String(), Op: "Unref"})
+	panic(&FinalizedError{Object: o.deadName(), Op: "Unref"})
 }
 
 // OnFinalize binds a cleanup to o's lifetime: it runs once when o is

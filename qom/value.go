@@ -87,7 +87,7 @@ func SignedProperty(name, typ string, bits int, get func(*Object) int64, set fun
 		p.Parse = func(o *Object, p *Property, s string) error {
 			n, err := strconv.ParseInt(strings.TrimSpace(s), 0, 64)
 			if err != nil {
-				return errorf("Parameter '%s' expects an integer", p.Name)
+				return errorf("Parameter '%s' expects int64", p.Name)
 			}
 			return p.Set(o, p, n)
 		}
@@ -119,10 +119,6 @@ func unsignedProperty(name, typ string, bits int, get func(*Object) uint64, set 
 			if err != nil {
 				return err
 			}
-			if typ == "size" && isNegative(v) {
-				// Unlike uintN, QEMU's size visitor does not wrap.
-				return invalidType(p.Name, "size")
-			}
 			if n > max {
 				return errorf("Parameter '%s' expects uint%d_t", p.Name, bits)
 			}
@@ -134,7 +130,7 @@ func unsignedProperty(name, typ string, bits int, get func(*Object) uint64, set 
 				if typ == "size" {
 					return errorf("Parameter '%s' expects a non-negative number below 2^64", p.Name)
 				}
-				return errorf("Parameter '%s' expects an integer", p.Name)
+				return errorf("Parameter '%s' expects uint64", p.Name)
 			}
 			return p.Set(o, p, n)
 		}
@@ -200,77 +196,85 @@ func invalidType(name, expected string) error {
 	return errorf("Invalid parameter type for '%s', expected: %s", name, expected)
 }
 
-// toInt64 converts a JSON-compatible number to int64.
-func toInt64(name string, v any) (int64, error) {
+// Integer kinds of a JSON-compatible value, as QEMU's QNum sees them.
+const (
+	notInt   = iota // not an integer (wrong type, fraction, out of range)
+	signed          // fits int64
+	unsigned        // above MaxInt64, fits uint64
+)
+
+// classifyInt reads an integer from a JSON-compatible value: Go integer
+// types, float64 with an integral value (what encoding/json produces without
+// UseNumber) and json.Number in decimal integer form (what QMP produces).
+func classifyInt(v any) (i int64, u uint64, kind int) {
 	switch n := v.(type) {
 	case int:
-		return int64(n), nil
+		return int64(n), 0, signed
 	case int8:
-		return int64(n), nil
+		return int64(n), 0, signed
 	case int16:
-		return int64(n), nil
+		return int64(n), 0, signed
 	case int32:
-		return int64(n), nil
+		return int64(n), 0, signed
 	case int64:
-		return n, nil
+		return n, 0, signed
 	case uint8:
-		return int64(n), nil
+		return int64(n), 0, signed
 	case uint16:
-		return int64(n), nil
+		return int64(n), 0, signed
 	case uint32:
-		return int64(n), nil
+		return int64(n), 0, signed
 	case uint:
-		if uint64(n) > math.MaxInt64 {
-			return 0, errorf("Parameter '%s' expects int64_t", name)
-		}
-		return int64(n), nil
+		return classifyUint(uint64(n))
 	case uint64:
-		if n > math.MaxInt64 {
-			return 0, errorf("Parameter '%s' expects int64_t", name)
-		}
-		return int64(n), nil
+		return classifyUint(n)
 	case float64:
-		if n != math.Trunc(n) || n < math.MinInt64 || n >= math.MaxInt64 {
-			return 0, invalidType(name, "integer")
+		switch {
+		case n != math.Trunc(n):
+		case n >= math.MinInt64 && n < 1<<63:
+			return int64(n), 0, signed
+		case n >= 1<<63 && n < 1<<64:
+			return 0, uint64(n), unsigned
 		}
-		return int64(n), nil
 	case json.Number:
-		i, err := strconv.ParseInt(string(n), 10, 64)
-		if err != nil {
-			return 0, invalidType(name, "integer")
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return i, 0, signed
 		}
-		return i, nil
+		if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
+			return 0, u, unsigned
+		}
 	}
-	return 0, invalidType(name, "integer")
+	return 0, 0, notInt
+}
+
+func classifyUint(u uint64) (int64, uint64, int) {
+	if u <= math.MaxInt64 {
+		return int64(u), 0, signed
+	}
+	return 0, u, unsigned
+}
+
+// toInt64 converts a JSON-compatible number to int64 with the message of
+// QEMU's QObject input visitor.
+func toInt64(name string, v any) (int64, error) {
+	i, _, kind := classifyInt(v)
+	if kind != signed {
+		return 0, invalidType(name, "integer")
+	}
+	return i, nil
 }
 
 // toUint64 converts a JSON-compatible number to uint64. Like QEMU's input
 // visitor, a negative value is accepted and wraps.
 func toUint64(name string, v any) (uint64, error) {
-	switch n := v.(type) {
-	case uint:
-		return uint64(n), nil
-	case uint64:
-		return n, nil
-	case json.Number:
-		if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
-			return u, nil
-		}
-		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
-			return uint64(i), nil
-		}
-		return 0, invalidType(name, "integer")
-	case float64:
-		if n != math.Trunc(n) || n < math.MinInt64 || n >= 1<<64 {
-			return 0, invalidType(name, "integer")
-		}
-		if n < 0 {
-			return uint64(int64(n)), nil
-		}
-		return uint64(n), nil
+	i, u, kind := classifyInt(v)
+	switch kind {
+	case signed:
+		return uint64(i), nil
+	case unsigned:
+		return u, nil
 	}
-	i, err := toInt64(name, v)
-	return uint64(i), err
+	return 0, errorf("Parameter '%s' expects uint64", name)
 }
 
 func parseUint(s string) (uint64, error) {
@@ -279,27 +283,6 @@ func parseUint(s string) (uint64, error) {
 		return uint64(i), err
 	}
 	return strconv.ParseUint(s, 0, 64)
-}
-
-// isNegative reports whether a JSON-compatible number is below zero.
-func isNegative(v any) bool {
-	switch n := v.(type) {
-	case int:
-		return n < 0
-	case int8:
-		return n < 0
-	case int16:
-		return n < 0
-	case int32:
-		return n < 0
-	case int64:
-		return n < 0
-	case float64:
-		return n < 0
-	case json.Number:
-		return strings.HasPrefix(string(n), "-")
-	}
-	return false
 }
 
 // sizeShift maps a size suffix to its power of two (QEMU's suffix_mul with
