@@ -4,7 +4,6 @@ package kvm
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"testing"
 
@@ -112,12 +111,6 @@ func (r *recorder) record(kind string, addr uint64, data []byte, write bool) err
 	}
 	r.log = append(r.log, access{kind: kind, addr: addr, write: write, data: fmt.Sprintf("% x", data)})
 	return nil
-}
-
-// le returns v as n little-endian bytes.
-func le(v uint64, n int) []byte {
-	b := binary.LittleEndian.AppendUint64(nil, v)
-	return b[:n]
 }
 
 // equalLog compares logs and reports the difference line by line.

@@ -68,6 +68,7 @@ func (c *VCPU) Run(h ExitHandler) error {
 			if c.takeStop() {
 				return ErrStopped
 			}
+			c.interrupts++
 			continue
 		}
 		if errno != 0 {

@@ -27,6 +27,10 @@ type VCPU struct {
 	// enter the guest without returning ErrStopped first.
 	stop atomic.Bool
 
+	// interrupts counts KVM_RUN calls ended by a signal that was not a
+	// stop (and so re-entered). Written by Run only; for tests.
+	interrupts int
+
 	mu    sync.Mutex
 	state vcpuState // guarded by mu
 	tid   int       // guarded by mu; the thread running Run, 0 when idle
