@@ -37,7 +37,7 @@ func (d *Dump) resolveAliases() error {
 	}
 	for k, s := range d.Targets {
 		if k >= len(queued) {
-			return errorf(s.Line, "memory-region section %q is not the target of any alias printed before it: expected at most %d memory-region sections here", s.Target, len(queued))
+			return errorf(s.Line, "memory-region section %q is not the target of any alias printed before it: QEMU prints a section only for a queued alias target", s.Target)
 		}
 		if err := walk(s.Root); err != nil {
 			return err
@@ -89,7 +89,7 @@ func (d *Dump) pickTarget(n *Node, queued []*Region) (*Region, error) {
 	next := "none is left"
 	if k := len(queued); k < len(d.Targets) {
 		s := d.Targets[k]
-		next = fmt.Sprintf("the next one, line %d, prints %q (%s)", s.Line, s.Target, s.Root.Kind)
+		next = fmt.Sprintf("the next one (line %d) prints %q with type %s", s.Line, s.Target, s.Root.Kind)
 	}
-	return nil, errorf(n.Line, "alias %q targets %q (%s): expected a memory-region section %q for it, but %s", n.Name, n.Target, n.Kind, n.Target, next)
+	return nil, errorf(n.Line, "alias %q targets %q with type %s: expected a memory-region section %q of type %s for it (queued now or before), but %s", n.Name, n.Target, n.Kind, n.Target, n.Kind, next)
 }

@@ -16,12 +16,15 @@ type Error struct {
 	Msg  string
 }
 
-// Error returns "FILE:LINE: MSG", leaving out the parts that are unknown.
+// Error returns "FILE:LINE: MSG", or "line LINE: MSG" without a file,
+// leaving out the parts that are unknown.
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.File != "" {
 		b.WriteString(e.File)
 		b.WriteString(":")
+	} else if e.Line > 0 {
+		b.WriteString("line ")
 	}
 	if e.Line > 0 {
 		b.WriteString(strconv.Itoa(e.Line))
