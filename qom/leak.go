@@ -137,7 +137,8 @@ func leakName(o *Object) string {
 // child<> properties, with who retains it and how (DESIGN L8): the parent's
 // child property, strong links of other objects, named holds (RefHold), and
 // references nobody named. Objects on a reference cycle carry the cycle.
-// The root itself is never a leak. The list is ordered by creation.
+// The root itself is never a leak, and neither is anything under the
+// internal root (InternalRoot). The list is ordered by creation.
 //
 // Call it with the machine lock held (it reads the tree).
 func (r *Registry) Leaks() []Leak {
@@ -160,9 +161,11 @@ func (r *Registry) Leaks() []Leak {
 	sort.Slice(live, func(i, j int) bool { return live[i].serial < live[j].serial })
 
 	reachable := map[*Object]bool{}
-	if r.root != nil {
-		reachable[r.root] = true
-		r.root.WalkChildren(func(c *Object) bool { reachable[c] = true; return true })
+	for _, top := range []*Object{r.root, r.internalRoot} {
+		if top != nil {
+			reachable[top] = true
+			top.WalkChildren(func(c *Object) bool { reachable[c] = true; return true })
+		}
 	}
 
 	// Who holds whom.

@@ -70,7 +70,8 @@ type Registry struct {
 	live   map[*Object]struct{}
 	serial uint64
 
-	root *Object // "/", created on first use
+	root         *Object // "/", created on first use
+	internalRoot *Object // the container outside the tree, created on first use
 
 	// Placement counters (R-TREE-3).
 	anonDevices       int

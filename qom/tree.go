@@ -32,6 +32,17 @@ func (r *Registry) Root() *Object {
 	return root
 }
 
+// InternalRoot returns a container that is not part of the composition
+// tree (QEMU's object_get_internal_root, R-TREE-1): objects placed under it
+// have no canonical path and cannot be found by path resolution, yet the
+// leak report counts them as reachable. It is created on first use.
+func (r *Registry) InternalRoot() *Object {
+	if r.internalRoot == nil {
+		r.internalRoot = r.MustNew(TypeContainer).QOM()
+	}
+	return r.internalRoot
+}
+
 func (r *Registry) mustAddContainer(parent *Object, name string) *Object {
 	c := r.MustNew(TypeContainer).QOM()
 	if _, err := parent.AddChild(name, c); err != nil {
