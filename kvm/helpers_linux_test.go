@@ -92,9 +92,16 @@ func (a access) String() string {
 type recorder struct {
 	log  []access
 	read func(kind string, addr uint64, data []byte)
+	// count, if set, is called at each port access and its results kept
+	// in counts (for looking at the exit behind the access).
+	count  func() uint32
+	counts []uint32
 }
 
 func (r *recorder) PIO(port uint16, data []byte, write bool) error {
+	if r.count != nil {
+		r.counts = append(r.counts, r.count())
+	}
 	return r.record("pio", uint64(port), data, write)
 }
 
