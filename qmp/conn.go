@@ -28,6 +28,7 @@ import (
 // command is canceled and queued messages are dropped.
 type client struct {
 	s    *Server
+	id   uint64 // numbers clients in the log, from 1
 	conn net.Conn
 	out  *outQueue
 
@@ -65,6 +66,8 @@ func (s *Server) newClient(conn net.Conn) *client {
 		return nil
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	s.lastID++
+	c.id = s.lastID
 	s.clients[c] = struct{}{}
 	s.wg.Add(1)
 	return c
@@ -273,7 +276,7 @@ func (c *client) capabilities(args Args) *Error {
 func (c *client) run(cmd *Command, args Args) (result any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.s.logf("qmp: command %s panicked: %v\n%s", cmd.Name, p, debug.Stack())
+			c.s.logf("qmp: client %d: command %s panicked: %v\n%s", c.id, cmd.Name, p, debug.Stack())
 			result, err = nil, genericf(textCommandPanicked, cmd.Name, p)
 		}
 	}()

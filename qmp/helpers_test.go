@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"strings"
 	"testing"
@@ -23,6 +25,9 @@ func newTestServer(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	if cfg.Version == (Version{}) {
 		cfg.Version = testVersion
+	}
+	if cfg.ErrorLog == nil {
+		cfg.ErrorLog = log.New(testLog{t}, "", 0)
 	}
 	s := NewServer(cfg)
 	mustRegister(t, s.Register("echo", func(_ context.Context, a Args) (any, error) { return a, nil },
@@ -45,6 +50,14 @@ func newTestServer(t testing.TB, cfg Config) *Server {
 	mustRegister(t, s.Register("bad-result", func(context.Context, Args) (any, error) { return func() {}, nil }))
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// testLog sends the server's log to the test's.
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 func mustRegister(t testing.TB, err error) {
@@ -116,6 +129,22 @@ func (c *testClient) negotiate() {
 	c.send(`{"execute": "qmp_capabilities"}` + "\n")
 	if l := c.line(); l != `{"return": {}}` {
 		c.t.Fatalf("qmp_capabilities: %s", l)
+	}
+}
+
+// newLineReader returns a function reading one CRLF-terminated line from
+// r, for goroutines that must not call t.Fatal.
+func newLineReader(r io.Reader) func() (string, error) {
+	br := bufio.NewReader(r)
+	return func() (string, error) {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return l, err
+		}
+		if !strings.HasSuffix(l, "\r\n") {
+			return l, fmt.Errorf("line %q does not end in CRLF", l)
+		}
+		return strings.TrimSuffix(l, "\r\n"), nil
 	}
 }
 

@@ -58,6 +58,7 @@ type Server struct {
 	commands  map[string]*Command
 	listeners map[net.Listener]struct{}
 	clients   map[*client]struct{}
+	lastID    uint64 // of the last client
 	closed    bool
 
 	emitMu sync.Mutex       // serializes Emit: all clients see one order
@@ -233,7 +234,7 @@ func (s *Server) Emit(name string, data any) error {
 	s.mu.Unlock()
 	for _, c := range cs {
 		if !c.out.pushEvent(msg) {
-			s.logf("qmp: client %s does not read its events; disconnecting it", c.conn.RemoteAddr())
+			s.logf("qmp: client %d (%s) does not read its events; disconnecting it", c.id, c.conn.RemoteAddr())
 			c.close()
 		}
 	}
