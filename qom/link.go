@@ -98,8 +98,7 @@ func newLinkProperty(name, targetType string, slot func(*Object) *Link, check Li
 	return p
 }
 
-// setLinkPath is R-LINK-2: resolve, check, then swap (strong: new target
-// referenced before the old one is released).
+// setLinkPath is R-LINK-2: resolve, check, then swap.
 func setLinkPath(o *Object, p *Property, d *linkData, path string) error {
 	var target *Object
 	if path != "" {
@@ -109,13 +108,21 @@ func setLinkPath(o *Object, p *Property, d *linkData, path string) error {
 			return err
 		}
 	}
+	return setLinkTarget(o, p, d, target)
+}
+
+// setLinkTarget runs the check, then swaps the slot; a strong link
+// references the new target before releasing the old one (R-LINK-2).
+func setLinkTarget(o *Object, p *Property, d *linkData, target *Object) error {
 	if err := d.check(o, p.Name, target); err != nil {
 		return err
 	}
 	l := d.slot(o)
 	old := l.target
 	if d.strong && target != nil {
-		target.Ref()
+		if err := target.TryRef(); err != nil {
+			return err
+		}
 	}
 	l.target = target
 	if d.strong && old != nil {
@@ -140,9 +147,10 @@ func (r *Registry) resolveLinkTarget(name, path, typ string) (*Object, error) {
 	return nil, &Error{Class: DeviceNotFound, Msg: "Device '" + path + "' not found"}
 }
 
-// SetLink points the link property name at target (nil clears it). Unlike
+// SetLink points the link property name at target (nil clears it) through
+// target's canonical path, as QEMU's object_property_set_link does. Unlike
 // QEMU (R-LINK-4), a target outside the composition tree is an error rather
-// than a silent clear.
+// than a silent clear; SetLinkTarget accepts such targets.
 func (o *Object) SetLink(name string, target *Object) error {
 	path := ""
 	if target != nil {
@@ -152,6 +160,38 @@ func (o *Object) SetLink(name string, target *Object) error {
 		}
 	}
 	return o.SetProperty(name, path)
+}
+
+// SetLinkTarget points the link property name at target (nil clears it)
+// without going through a path, so the target need not be in the
+// composition tree: this is how an object links its own parts while it is
+// being built, before it is placed. The target must be of the link's target
+// type; the property's check runs, and a strong link references the new
+// target before releasing the old one (R-LINK-2). Aliases of links are
+// followed.
+func (o *Object) SetLinkTarget(name string, target *Object) error {
+	if !o.Alive() {
+		return &FinalizedError{Object: o.String(), Op: "SetLinkTarget"}
+	}
+	p, err := o.propertyFor(name)
+	if err != nil {
+		return err
+	}
+	lo, lp := followAlias(o, p)
+	d, ok := lp.Opaque.(*linkData)
+	if !ok {
+		return errorf("Property '%s.%s' is not a link", o.TypeName(), name)
+	}
+	if d.check == nil || d.slot == nil {
+		return errorf("Property '%s.%s' is not writable", o.TypeName(), name)
+	}
+	if target != nil && !target.Alive() {
+		return &FinalizedError{Object: target.String(), Op: "SetLinkTarget"}
+	}
+	if target != nil && !target.IsA(d.targetType) {
+		return invalidType(name, d.targetType)
+	}
+	return setLinkTarget(lo, lp, d, target)
 }
 
 // GetLink returns the target of the link property name (nil when empty).

@@ -410,3 +410,45 @@ func TestWeakLinkTargetDies(t *testing.T) {
 		t.Fatalf("weak link to a dead object reads %q", v)
 	}
 }
+
+// SetLinkTarget links objects that are not (yet) in the tree, with the
+// same type check, veto and strong-reference order as a path.
+func TestSetLinkTarget(t *testing.T) {
+	r := newReg(t)
+	registerLinker(t, r)
+	l := newObj(t, r, "linker")
+	defer l.Unref()
+	part := newObj(t, r, plain)
+	must(t, l.SetLinkTarget("strong", part))
+	if part.RefCount() != 2 {
+		t.Fatalf("strong link to a loose object: refs %d", part.RefCount())
+	}
+	part.Unref() // the link now holds the only reference
+	if got, _ := l.GetLink("strong"); got != part {
+		t.Fatalf("GetLink = %v", got)
+	}
+	if v, _ := l.GetString("strong"); v != "" {
+		t.Fatalf("a target outside the tree reads as path %q", v)
+	}
+	wrong := newObj(t, r, qom.TypeContainer)
+	defer wrong.Unref()
+	wantErr(t, l.SetLinkTarget("strong", wrong), "Invalid parameter type for 'strong', expected: test-plain")
+	wantErr(t, l.SetLinkTarget("ro", part), "Property 'linker.ro' is not writable")
+	wantErr(t, l.SetLinkTarget("type", part), "Property 'linker.type' is not a link")
+	wantErr(t, l.SetLinkTarget("nope", part), "Property 'linker.nope' not found")
+	_, err := l.AddAlias("via", l, "weak")
+	must(t, err)
+	must(t, l.SetLinkTarget("via", part))
+	if lk(l).weak.Target() != part {
+		t.Fatal("SetLinkTarget through an alias")
+	}
+	dead := newObj(t, r, plain)
+	dead.Unref()
+	if err := l.SetLinkTarget("weak", dead); !isFinalizedError(err) {
+		t.Fatalf("link to a dead object: %v", err)
+	}
+	must(t, l.SetLinkTarget("strong", nil))
+	if !part.Finalized() {
+		t.Fatal("clearing the only strong link did not finalize the target")
+	}
+}
