@@ -5,8 +5,10 @@ package kvm
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,13 +48,31 @@ func wait(t *testing.T, done <-chan error) error {
 	}
 }
 
+// progCount is a spinning guest that shows its progress in RAM:
+//
+//	40                inc    %eax
+//	a3 00 20 00 00    mov    %eax,0x2000
+//	eb f8             jmp    (back to inc)
+var progCount = []byte{0x40, 0xa3, 0x00, 0x20, 0x00, 0x00, 0xeb, 0xf8}
+
+// counterAt is where progCount stores its counter.
+const counterAt = 0x2000
+
 func TestStopAndResume(t *testing.T) {
-	_, c, _ := newTestMachine(t, 0x10000, progSpin, 0)
+	_, c, ram := newTestMachine(t, 0x10000, progCount, 0)
+	counter := func() uint32 { return atomic.LoadUint32((*uint32)(unsafe.Pointer(&ram[counterAt]))) }
 	h := &recorder{}
-	var last uint64
+	var last uint32
 	for round := range 3 {
 		done := runAsync(t, c, h)
-		time.Sleep(20 * time.Millisecond) // let the guest spin
+		// Wait until the guest has visibly moved on (no fixed sleep: a
+		// loaded machine may not run the vCPU thread for a while).
+		for deadline := time.Now().Add(5 * time.Second); counter() < last+1000; {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: guest made no progress past %d", round, counter())
+			}
+			time.Sleep(time.Millisecond)
+		}
 		c.Stop()
 		if err := wait(t, done); err != ErrStopped {
 			t.Fatalf("round %d: Run = %v, want ErrStopped", round, err)
@@ -61,13 +81,16 @@ func TestStopAndResume(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The guest made progress in this round: it resumed where it
-		// stopped (RAX only grows) and is still in its loop.
-		if r.RAX <= last || r.RIP < progAddr || r.RIP >= progAddr+uint64(len(progSpin)) {
-			t.Fatalf("round %d: rax = %d (was %d), rip = %#x", round, r.RAX, last, r.RIP)
+		// Stopped inside its loop, with its register state intact: EAX is
+		// the counter in RAM, or one ahead of it between INC and MOV. As
+		// each round starts from the last one's count, resume continued the
+		// guest rather than restarting it.
+		if n := counter(); uint32(r.RAX) != n && uint32(r.RAX) != n+1 ||
+			r.RIP < progAddr || r.RIP >= progAddr+uint64(len(progCount)) {
+			t.Fatalf("round %d: eax = %d, counter = %d, rip = %#x", round, r.RAX, n, r.RIP)
 		}
 		t.Logf("round %d: guest counted to %d", round, r.RAX)
-		last = r.RAX
+		last = counter()
 	}
 	if len(h.log) != 0 {
 		t.Errorf("spinning guest exited: %v", h.log)
