@@ -12,6 +12,8 @@ type FlatRange struct {
 	Readonly     bool // OR of the readonly flags on the path (a view attribute, R-FLAT-10)
 	Nonvolatile  bool
 	Unmergeable  bool
+
+	leafReadonly bool // the leaf's own readonly flag, for the access path (R-ACC-4)
 }
 
 // Len returns the number of addresses, 0 meaning 2^64.

@@ -1,9 +1,8 @@
 package memory
 
 import (
+	"cmp"
 	"slices"
-
-	"github.com/google/btree"
 )
 
 // Rendering (A.6): the tree under a flat-view root becomes a sorted list of
@@ -12,172 +11,284 @@ import (
 // QEMU renders by walking the tree in priority order and letting each region
 // fill only the addresses still free ("first rendered wins", R-FLAT-4),
 // keeping the view in a sorted array that it scans and shifts for every
-// region: quadratic. qmem walks the same tree in the same order, so the
-// result is identical, but tracks the occupied addresses as maximal spans in
-// a B-tree: finding the free gaps of a clip costs O(log N) plus the gaps
-// found, and every gap filled merges spans, so a render of N regions costs
-// O(N log N). A subtree whose clip is already fully occupied is skipped.
+// region: quadratic in the number of regions.
+//
+// qmem computes the same result bottom-up. Painting "earlier over later" is
+// associative, so a container's view is its subregions' views painted over
+// one another in list order, plus, for a terminating region, its own content
+// in the gaps (R-FLAT-7). Each subtree yields a sorted list; the lists of a
+// container's subregions are combined either by concatenation (the common
+// case: they do not overlap, checked after sorting them by address) or by a
+// balanced sequence of linear two-list merges. A render of N regions in a
+// tree of fan-out k therefore costs O(N log k) with sequential memory access
+// and no final sort. All lists live in one arena that the System reuses, so
+// a render allocates only the finished view.
+//
+// (The first implementation kept the occupied addresses in a B-tree and
+// filled gaps region by region. It gave the same answer in O(N log N), but
+// measured 2x slower at N=4096 and scaled 25-30x from 4,096 to 65,536
+// regions because of pointer chasing; see BENCHMARKS.md.)
 
-// span is an occupied address interval [start, last].
-type span struct{ start, last uint64 }
+// list is a range of the renderer's arena: sorted, disjoint pieces.
+type list struct{ a, b int }
 
-func spanLess(a, b span) bool { return a.start < b.start }
+// piece is a flat range in the arena. It holds no pointer (the leaf is an
+// index into the renderer's leaf table) so that copying pieces costs no
+// write barrier and the arena costs the garbage collector nothing to scan.
+type piece struct {
+	Start, Last, Offset uint64
+	leaf                uint32
+	mask                uint8
+	flags               uint8
+}
+
+const (
+	pieceRomd = 1 << iota
+	pieceRO
+	pieceNV
+	pieceUM
+	pieceLeafRO
+)
+
+func (l list) empty() bool { return l.a == l.b }
 
 type renderer struct {
-	occ      *btree.BTreeG[span]
-	out      []FlatRange
-	migrate  bool // global dirty tracking adds the MIGRATION bit
-	scratchK []span
+	pool    []piece     // arena of every list of the current render
+	leaves  []*Region   // leaf table: piece.leaf indexes it
+	stack   []list      // children lists of the containers being rendered
+	order   []list      // scratch for sorting children lists
+	migrate bool        // global dirty tracking adds the MIGRATION bit
 }
 
 // render renders the view of root (a flat-view root, not nil).
 func (s *System) render(root *Region) *FlatView {
-	rd := &renderer{
-		occ:     btree.NewG[span](32, spanLess),
-		migrate: s.globalDirty != 0,
+	rd := s.rd
+	if rd == nil {
+		rd = &renderer{}
+		s.rd = rd
 	}
-	rd.region(root, i128{}, i128{}, two64, false, false, false)
-	slices.SortFunc(rd.out, func(a, b FlatRange) int {
-		switch {
-		case a.Start < b.Start:
-			return -1
-		case a.Start > b.Start:
-			return 1
-		}
-		return 0
-	})
-	fv := &FlatView{sys: s, root: root, ranges: simplify(rd.out)}
+	rd.migrate = s.globalDirty != 0
+	rd.pool = rd.pool[:0]
+	rd.leaves = rd.leaves[:0]
+	l := rd.region(root, i128{}, i128{}, two64, false, false, false)
+	ranges := rd.finish(rd.pool[l.a:l.b])
+	clear(rd.leaves) // drop the region pointers
+	fv := &FlatView{sys: s, root: root, ranges: ranges}
 	fv.buildIndex()
 	s.renders.Add(1)
 	return fv
 }
 
 // region renders mr at base within the clip [clo, chi), with the flags
-// inherited from the path (R-FLAT-1..7).
-func (rd *renderer) region(mr *Region, base, clo, chi i128, ro, nv, um bool) {
+// inherited from the path, and returns its list (R-FLAT-1..7).
+func (rd *renderer) region(mr *Region, base, clo, chi i128, ro, nv, um bool) list {
 	if !mr.enabled { // R-FLAT-2
-		return
+		return list{}
 	}
 	base = base.add(u64(mr.addr))
 	lo := max128(base, clo)
 	hi := min128(base.add(mr.size), chi)
 	if !lo.less(hi) { // R-FLAT-3, R-FLAT-8
-		return
+		return list{}
 	}
 	ro = ro || mr.readonly
 	nv = nv || mr.nonvolatile
 	um = um || mr.unmergeable
 	if t := mr.alias; t != nil { // R-FLAT-5
-		rd.region(t, base.sub(u64(t.addr)).sub(u64(mr.aliasOffset)), lo, hi, ro, nv, um)
-		return
+		return rd.region(t, base.sub(u64(t.addr)).sub(u64(mr.aliasOffset)), lo, hi, ro, nv, um)
 	}
-	first, last := lo.lo, hi.sub(u64(1)).lo // the clip is inside [0, 2^64)
-	if rd.covered(first, last) {
-		return
-	}
-	for _, sub := range mr.subregions { // R-FLAT-4
-		rd.region(sub, base, lo, hi, ro, nv, um)
-	}
-	if mr.terminates { // R-FLAT-7
-		rd.fill(mr, base, first, last, ro, nv, um)
-	}
-}
-
-// covered reports whether [first, last] is entirely occupied.
-func (rd *renderer) covered(first, last uint64) bool {
-	hit := false
-	rd.occ.DescendLessOrEqual(span{start: first}, func(sp span) bool {
-		hit = sp.last >= last
-		return false
-	})
-	return hit
-}
-
-// fill gives every free address of [first, last] to mr, then records the
-// whole interval, merged with the spans it touches, as one occupied span.
-func (rd *renderer) fill(mr *Region, base i128, first, last uint64, ro, nv, um bool) {
-	doomed := rd.scratchK[:0]
-	merged := span{start: first, last: last}
-	cur, done := first, false
-	// The span starting at or before first, if it overlaps or touches.
-	rd.occ.DescendLessOrEqual(span{start: first}, func(sp span) bool {
-		if sp.last >= first || sp.last == first-1 {
-			doomed = append(doomed, sp)
-			merged.start = sp.start
-			merged.last = max(merged.last, sp.last)
-			if sp.last >= last {
-				done = true
-			} else if sp.last >= first {
-				cur = sp.last + 1
+	var children list
+	if len(mr.subregions) > 0 { // R-FLAT-4
+		mark := len(rd.stack)
+		for _, sub := range mr.subregions {
+			if l := rd.region(sub, base, lo, hi, ro, nv, um); !l.empty() {
+				rd.stack = append(rd.stack, l)
 			}
 		}
-		return false
-	})
-	if done && len(doomed) == 1 && doomed[0].start <= first {
-		rd.scratchK = doomed
-		return // already fully occupied
+		children = rd.paint(rd.stack[mark:])
+		rd.stack = rd.stack[:mark]
 	}
-	if first != ^uint64(0) {
-		rd.occ.AscendGreaterOrEqual(span{start: first + 1}, func(sp span) bool {
-			if last != ^uint64(0) && sp.start > last+1 {
-				return false
-			}
-			doomed = append(doomed, sp)
-			merged.last = max(merged.last, sp.last)
-			if sp.start > last { // touches the end
-				return false
-			}
-			if !done && sp.start > cur {
-				rd.emit(mr, base, cur, sp.start-1, ro, nv, um)
-			}
-			if sp.last >= last {
-				done = true
-			} else {
-				cur = sp.last + 1
-			}
-			return true
-		})
+	if !mr.terminates {
+		return children
 	}
-	if !done {
-		rd.emit(mr, base, cur, last, ro, nv, um)
-	}
-	for _, sp := range doomed {
-		rd.occ.Delete(sp)
-	}
-	rd.occ.ReplaceOrInsert(merged)
-	rd.scratchK = doomed
+	// R-FLAT-7: the region's own content fills the gaps of the clip.
+	return rd.fillGaps(children, mr, base, lo.lo, hi.sub(u64(1)).lo, ro, nv, um)
 }
 
-func (rd *renderer) emit(mr *Region, base i128, first, last uint64, ro, nv, um bool) {
+// paint combines lists in priority order: every address goes to the first
+// list that covers it.
+func (rd *renderer) paint(ls []list) list {
+	switch len(ls) {
+	case 0:
+		return list{}
+	case 1:
+		return ls[0]
+	}
+	// Fast path: lists that do not overlap are concatenated in address order.
+	order := append(rd.order[:0], ls...)
+	rd.order = order
+	if !slices.IsSortedFunc(order, rd.cmpLists) {
+		slices.SortFunc(order, rd.cmpLists)
+	}
+	disjoint := true
+	for i := 1; i < len(order); i++ {
+		if rd.pool[order[i-1].b-1].Last >= rd.pool[order[i].a].Start {
+			disjoint = false
+			break
+		}
+	}
+	if disjoint {
+		contiguous := true
+		for i := 1; i < len(order); i++ {
+			if order[i-1].b != order[i].a {
+				contiguous = false
+				break
+			}
+		}
+		if contiguous {
+			return list{order[0].a, order[len(order)-1].b}
+		}
+		a := len(rd.pool)
+		for _, l := range order {
+			rd.pool = append(rd.pool, rd.pool[l.a:l.b]...)
+		}
+		return list{a, len(rd.pool)}
+	}
+	return rd.paintRange(ls)
+}
+
+func (rd *renderer) cmpLists(x, y list) int {
+	return cmp.Compare(rd.pool[x.a].Start, rd.pool[y.a].Start)
+}
+
+// paintRange paints ls by halves: (first half) over (second half).
+func (rd *renderer) paintRange(ls []list) list {
+	if len(ls) == 1 {
+		return ls[0]
+	}
+	mid := len(ls) / 2
+	return rd.over(rd.paintRange(ls[:mid]), rd.paintRange(ls[mid:]))
+}
+
+// trim returns fr restricted to [start, last] (inside fr).
+func trim(fr piece, start, last uint64) piece {
+	fr.Offset += start - fr.Start
+	fr.Start, fr.Last = start, last
+	return fr
+}
+
+// over returns top painted over bottom: all of top, and the parts of bottom
+// that top does not cover, in address order. Linear in both lists.
+func (rd *renderer) over(top, bottom list) list {
+	out := len(rd.pool)
+	pa := top.a
+	covered, any := uint64(0), false // last address of the last top range emitted
+	for pb := bottom.a; pb < bottom.b; pb++ {
+		cur := rd.pool[pb]
+		if any && covered >= cur.Start {
+			if covered >= cur.Last {
+				continue
+			}
+			cur = trim(cur, covered+1, cur.Last)
+		}
+		for {
+			for pa < top.b && rd.pool[pa].Last < cur.Start {
+				rd.pool = append(rd.pool, rd.pool[pa])
+				covered, any = rd.pool[pa].Last, true
+				pa++
+			}
+			if pa == top.b || rd.pool[pa].Start > cur.Last {
+				rd.pool = append(rd.pool, cur)
+				break
+			}
+			a := rd.pool[pa]
+			if a.Start > cur.Start {
+				rd.pool = append(rd.pool, trim(cur, cur.Start, a.Start-1))
+			}
+			rd.pool = append(rd.pool, a)
+			covered, any = a.Last, true
+			pa++
+			if a.Last >= cur.Last {
+				break
+			}
+			cur = trim(cur, a.Last+1, cur.Last)
+		}
+	}
+	rd.pool = append(rd.pool, rd.pool[pa:top.b]...)
+	return list{out, len(rd.pool)}
+}
+
+// fillGaps returns l plus mr's own ranges in every gap of [first, last]
+// that l leaves (l lies inside it).
+func (rd *renderer) fillGaps(l list, mr *Region, base i128, first, last uint64, ro, nv, um bool) list {
+	out := len(rd.pool)
+	proto := rd.leaf(mr, ro, nv, um)
+	cur, done := first, false
+	for p := l.a; p < l.b; p++ {
+		fr := rd.pool[p]
+		if fr.Start > cur {
+			rd.pool = append(rd.pool, proto.at(base, cur, fr.Start-1))
+		}
+		rd.pool = append(rd.pool, fr)
+		if fr.Last >= last {
+			done = true
+			break
+		}
+		cur = fr.Last + 1
+	}
+	if !done {
+		rd.pool = append(rd.pool, proto.at(base, cur, last))
+	}
+	return list{out, len(rd.pool)}
+}
+
+// leaf returns a piece of mr's own content with everything but its
+// addresses set, registering mr in the leaf table.
+func (rd *renderer) leaf(mr *Region, ro, nv, um bool) piece {
 	mask := mr.dirtyLogMask()
 	if rd.migrate && (mr.ram != nil && !mr.IsRAMDevice() || mr.kind == KindIOMMU) {
 		mask |= 1 << DirtyMigration
 	}
-	rd.out = append(rd.out, FlatRange{
-		Start:        first,
-		Last:         last,
-		Region:       mr,
-		Offset:       u64(first).sub(base).lo, // R-FLAT-6
-		DirtyLogMask: mask,
-		RomdMode:     mr.romdMode,
-		Readonly:     ro,
-		Nonvolatile:  nv,
-		Unmergeable:  um,
-	})
+	var f uint8
+	for _, b := range []struct {
+		on  bool
+		bit uint8
+	}{{mr.romdMode, pieceRomd}, {ro, pieceRO}, {nv, pieceNV}, {um, pieceUM}, {mr.readonly, pieceLeafRO}} {
+		if b.on {
+			f |= b.bit
+		}
+	}
+	rd.leaves = append(rd.leaves, mr)
+	return piece{leaf: uint32(len(rd.leaves) - 1), mask: mask, flags: f}
 }
 
-// simplify merges adjacent ranges that continue each other (R-SIMP-1),
-// greedily from left to right.
-func simplify(in []FlatRange) []FlatRange {
-	if len(in) == 0 {
-		return nil
-	}
-	out := in[:1]
-	for _, fr := range in[1:] {
-		p := &out[len(out)-1]
-		if p.Last != ^uint64(0) && p.Last+1 == fr.Start && p.mergeable(&fr) {
-			p.Last = fr.Last
-			continue
+// at places a leaf piece at [first, last] of a region rendered at base.
+func (p piece) at(base i128, first, last uint64) piece {
+	p.Start, p.Last = first, last
+	p.Offset = u64(first).sub(base).lo // R-FLAT-6
+	return p
+}
+
+// finish turns the root's pieces into the view's ranges, merging adjacent
+// ranges that continue each other (R-SIMP-1) greedily from left to right.
+func (rd *renderer) finish(ps []piece) []FlatRange {
+	out := make([]FlatRange, 0, len(ps))
+	for _, p := range ps {
+		fr := FlatRange{
+			Start: p.Start, Last: p.Last, Region: rd.leaves[p.leaf], Offset: p.Offset,
+			DirtyLogMask: p.mask,
+			RomdMode:     p.flags&pieceRomd != 0,
+			Readonly:     p.flags&pieceRO != 0,
+			Nonvolatile:  p.flags&pieceNV != 0,
+			Unmergeable:  p.flags&pieceUM != 0,
+			leafReadonly: p.flags&pieceLeafRO != 0,
+		}
+		if n := len(out); n > 0 {
+			q := &out[n-1]
+			if q.Last != ^uint64(0) && q.Last+1 == fr.Start && q.mergeable(&fr) {
+				q.Last = fr.Last
+				continue
+			}
 		}
 		out = append(out, fr)
 	}

@@ -50,6 +50,7 @@ type System struct {
 	grace graceState
 
 	unassigned *Region
+	rd         *renderer // reused render buffers
 	eventfdSeq uint64
 
 	// Regions and address spaces by owner (DESIGN L4).
