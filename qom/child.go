@@ -40,6 +40,7 @@ func (o *Object) AddChild(name string, child Instance) (*Property, error) {
 	c.Ref()
 	c.parent = o
 	c.parentProp = p.Name
+	c.lastPath = ""
 	return p, nil
 }
 
@@ -65,6 +66,9 @@ func releaseChild(_ *Object, p *Property) {
 		u.OnUnparent()
 	}
 	c.reg.runDetachHooks(c)
+	if path := c.CanonicalPath(); path != "" {
+		c.lastPath = path
+	}
 	c.parent = nil
 	c.parentProp = ""
 	c.Unref()

@@ -57,9 +57,13 @@ type Retainer struct {
 
 // Leak describes one live object that is not reachable from the root.
 type Leak struct {
-	Object     *Object
-	Name       string // canonical path, or "<type>#<n>" for a detached object
-	Type       string
+	Object *Object
+	Name   string // canonical path, or "<type>#<n>" for a detached object
+	Type   string
+	// LastPath is the canonical path the object (or, for a descendant of a
+	// detached object, its detached ancestor) had when it was last
+	// unparented, "" if it never had one.
+	LastPath   string
 	Refs       int64
 	RetainedBy []Retainer
 	// Chain follows the first object holder from Object outwards until it
@@ -77,7 +81,11 @@ type Leak struct {
 // String renders the leak on several lines.
 func (l Leak) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "leaked %s (%s, %d refs)", l.Name, l.Type, l.Refs)
+	fmt.Fprintf(&b, "leaked %s (%s, %d refs", l.Name, l.Type, l.Refs)
+	if l.LastPath != "" {
+		fmt.Fprintf(&b, ", was %s", l.LastPath)
+	}
+	b.WriteByte(')')
 	if l.Site != "" {
 		fmt.Fprintf(&b, " created at %s", l.Site)
 	}
@@ -131,6 +139,20 @@ func leakName(o *Object) string {
 		name += "/" + parts[i]
 	}
 	return name
+}
+
+// lastPath returns the path o had before it (or its detached top ancestor)
+// left the tree.
+func lastPath(o *Object) string {
+	suffix := ""
+	for o.parent != nil && o.lastPath == "" {
+		suffix = "/" + o.parentProp + suffix
+		o = o.parent
+	}
+	if o.lastPath == "" {
+		return ""
+	}
+	return o.lastPath + suffix
 }
 
 // Leaks lists every live object that is not reachable from the root through
@@ -221,7 +243,7 @@ func (r *Registry) Leaks() []Leak {
 			rs = append(rs, Retainer{Via: "untracked reference (Ref without a Hold)", Count: int(extra)})
 		}
 		leaks = append(leaks, Leak{
-			Object: o, Name: leakName(o), Type: o.TypeName(), Refs: refs,
+			Object: o, Name: leakName(o), Type: o.TypeName(), Refs: refs, LastPath: lastPath(o),
 			RetainedBy: rs, Chain: holderChain(o, retainers, reachable), Cycle: cycles[o], Site: o.site,
 		})
 	}

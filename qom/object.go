@@ -46,10 +46,11 @@ type Object struct {
 	state      atomic.Uint32
 	onFinalize []func()
 
-	serial  uint64            // creation order, for stable reports
-	site    string            // creation site when Registry.TrackSites is set
-	holds   map[Hold]int      // named references, guarded by reg.mu
-	scratch map[string]string // free-form annotations shown by the leak report
+	serial   uint64            // creation order, for stable reports
+	lastPath string            // canonical path when last unparented, for the leak report
+	site     string            // creation site when Registry.TrackSites is set
+	holds    map[Hold]int      // named references, guarded by reg.mu
+	scratch  map[string]string // free-form annotations shown by the leak report
 }
 
 // QOM returns o itself; it makes *Object an Instance.
