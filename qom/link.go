@@ -10,6 +10,16 @@ type Link struct{ target *Object }
 // Target returns the linked object, or nil.
 func (l *Link) Target() *Object { return l.target }
 
+// Init stores target in the slot directly, with no reference counting, type
+// check or veto: the assignment QEMU code makes before adding a link
+// property over the slot (R-LINK-3), typically for read-only links.
+//
+// Preconditions: no link property uses the slot yet. A strong link property
+// added over it afterwards assumes the slot carries one reference on target
+// and drops it when the link changes or is released, so the caller hands
+// such a reference over with the slot.
+func (l *Link) Init(target *Object) { l.target = target }
+
 // LinkCheck may veto setting a link property to target (nil when clearing).
 type LinkCheck func(o *Object, name string, target *Object) error
 

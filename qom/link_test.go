@@ -239,14 +239,8 @@ func TestStrongLinkAdoptsSlot(t *testing.T) {
 	target := newObj(t, r, plain) // its creation reference goes to the slot
 	_, err := r.Root().AddChild("t", target)
 	must(t, err)
-	// Fill a slot the public way: through a weak link, then drop that
-	// property (a weak link has nothing to release; the slot keeps the
-	// pointer).
 	var slot qom.Link
-	_, err = holder.AddLink("pre", plain, &slot, qom.AllowSetLink, false)
-	must(t, err)
-	must(t, holder.SetLink("pre", target))
-	must(t, holder.DelProperty("pre"))
+	slot.Init(target) // hands the creation reference over with the slot
 	if slot.Target() != target || target.RefCount() != 2 {
 		t.Fatalf("slot %v, refs %d", slot.Target(), target.RefCount())
 	}
