@@ -77,8 +77,10 @@ func TestCorpusRoundTrip(t *testing.T) {
 			} {
 				want := string(c.read(t, tc.file))
 				got := string(printed(t, d, tc.opt))
-				if got != want {
-					t.Errorf("%s differs:\n%s", tc.file, FirstDiff(c.prefix+tc.file, "printed", want, got))
+				if Canon(got) != Canon(want) {
+					t.Errorf("%s differs after canon:\n%s", tc.file, FirstDiff(c.prefix+tc.file, "printed", Canon(want), Canon(got)))
+				} else if got != want {
+					t.Errorf("%s differs in section order only:\n%s", tc.file, FirstDiff(c.prefix+tc.file, "printed", want, got))
 				}
 			}
 			if n := d.Notes(); len(n) > 0 {
@@ -131,5 +133,25 @@ func TestCorpusFacts(t *testing.T) {
 	}
 	if entries < 47 {
 		t.Errorf("%d facts entries: expected one per -D dump (47)", entries)
+	}
+}
+
+// TestCorpusOwnersShuffled gives ParseWithOwners each -o dump with its
+// sections in reverse order, as another QEMU hash order could print them:
+// the owners must still attach, and -o print equal the file after canon.
+func TestCorpusOwnersShuffled(t *testing.T) {
+	for _, c := range corpusDumps(t) {
+		o := string(c.read(t, "mtree-o.txt"))
+		secs := strings.Split(strings.TrimSuffix(o, "\n\n"), "\n\n")
+		slices.Reverse(secs)
+		reversed := strings.Join(secs, "\n\n") + "\n\n"
+		d, err := ParseWithOwners(c.read(t, "mtree-D.txt"), []byte(reversed))
+		if err != nil {
+			t.Errorf("%s: %v", c.name(), err)
+			continue
+		}
+		if got := string(printed(t, d, PrintOptions{Owners: true})); Canon(got) != Canon(o) {
+			t.Errorf("%s: -o print differs after canon:\n%s", c.name(), FirstDiff("mtree-o.txt", "printed", Canon(o), Canon(got)))
+		}
 	}
 }

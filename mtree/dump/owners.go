@@ -110,7 +110,7 @@ func (d *Dump) attachOwners(o string) error {
 			}
 			for j, w := range want[first] {
 				if pos+j >= len(lines) {
-					return oerr(len(lines), "truncated: expected %q (section of -D line %d)", clip(w.text), secs[first].Line)
+					return oerr(len(lines), "truncated after this line: expected %q next (section of -D line %d)", clip(w.text), secs[first].Line)
 				}
 				if !lineFits(w, lines[pos+j]) {
 					what := "the line"

@@ -159,6 +159,9 @@ func (d *Dump) parseTree(sec *Section, owners bool, i int) (int, error) {
 			return 0, errorf(i+1, "inconsistent indentation: level %d (%d spaces) after level %d: expected at most level %d (a dump without -D hides disabled regions: parse the -D dump)", n.Level, 2*n.Level, len(stack), len(stack)+1)
 		default:
 			n.Parent = stack[n.Level-2]
+			if sib := n.Parent.Children; len(sib) > 0 && !printedBefore(sib[len(sib)-1], n) {
+				return 0, errorf(i+1, "subregion out of order after line %d: expected ascending offsets in the parent, equal offsets by descending priority", sib[len(sib)-1].Line)
+			}
 			n.Parent.Children = append(n.Parent.Children, n)
 		}
 		stack = append(stack[:n.Level-1], n)
@@ -174,6 +177,16 @@ func (d *Dump) parseTree(sec *Section, owners bool, i int) (int, error) {
 		return 0, errorf(sec.Root.Line, "memory-region section %q prints a region named %q: expected the same name", sec.Target, sec.Root.Name)
 	}
 	return i + 1, nil
+}
+
+// printedBefore reports whether QEMU may print sibling a before sibling b
+// (SPEC R-MTREE-7): lower offset first, higher priority first at equal
+// offsets, list order otherwise.
+func printedBefore(a, b *Node) bool {
+	if a.Addr() != b.Addr() {
+		return a.Addr() < b.Addr()
+	}
+	return a.Priority >= b.Priority
 }
 
 // checkNode checks what a line implies about its neighbours: the overflow
