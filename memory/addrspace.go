@@ -24,6 +24,8 @@ type AddressSpace struct {
 
 	changedThisCommit bool
 	destroyed         bool
+
+	bounceUsed atomic.Int64 // bytes of bounce buffers lent (Map)
 }
 
 // NewAddressSpace creates an address space rooted at root (R-AS-1). It holds

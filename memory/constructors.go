@@ -25,7 +25,16 @@ func (s *System) NewIO(owner qom.Instance, name string, size uint64, ops *Ops) (
 	}
 	r.terminates = true
 	r.ops = ops
+	r.setGuard()
 	return r, nil
+}
+
+// setGuard enables the re-entrancy guard for MMIO and IOMMU regions owned by
+// a device (R-ACC-8).
+func (r *Region) setGuard() {
+	if r.owner != nil && qom.AsDevice(r.owner) != nil {
+		r.guardDev = r.owner
+	}
 }
 
 // NewRAM creates a RAM region backed by page-aligned host memory (R-KIND-3),

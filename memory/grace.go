@@ -53,6 +53,8 @@ type graceState struct {
 
 	waiters atomic.Int32
 	wake    chan struct{}
+
+	async asyncState // releases made outside the lock
 }
 
 func (g *graceState) init() {
@@ -109,6 +111,9 @@ func (s *System) reclaim() {
 	}
 	g.reclaiming = true
 	defer func() { g.reclaiming = false }()
+	for _, it := range g.takeAsync() {
+		it.obj.UnrefHold(it.hold)
+	}
 	for len(g.queue) > 0 {
 		safe := g.safeEpoch()
 		if g.queue[0].epoch > safe {
@@ -196,6 +201,10 @@ type Reader struct {
 	// last-hit cache for the dispatch (per reader, never shared)
 	lastView  *FlatView
 	lastRange int
+
+	// Devices whose callbacks this reader is inside (R-ACC-8).
+	inside    int
+	insideDev [8]*qom.Object
 }
 
 // NewReader registers a reader. Close it when done.

@@ -109,7 +109,7 @@ func (r *Region) finalize() {
 		}
 	}
 	if b := r.ram; b != nil {
-		s.grace.deferFunc(b.free)
+		s.grace.deferFunc(b.release)
 	}
 	r.coalesced = nil
 	r.ioeventfds = nil

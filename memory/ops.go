@@ -49,7 +49,15 @@ type Attrs struct {
 	Debug       bool   // debug access (gdbstub, monitor): may write ROM
 	Memory      bool   // requires RAM: MMIO refuses it (R-ACC-5)
 	RequesterID uint16 // PCI requester id
+
+	reader *Reader // the reader making the access, set for callbacks
 }
+
+// Reader returns the reader on whose behalf a device callback runs, nil
+// outside callbacks. A device that accesses memory from inside a callback
+// (DMA) should use it: the re-entrancy guard (R-ACC-8) and the grace period
+// then cover the nested access.
+func (a Attrs) Reader() *Reader { return a.reader }
 
 // AccessSizes are the size constraints of an MMIO region's ops (A.14).
 type AccessSizes struct {

@@ -1,5 +1,10 @@
 package memory
 
+import (
+	"sync"
+	"sync/atomic"
+)
+
 // ramBlock is the host memory behind a RAM, ROM, ROM device or RAM device
 // region.
 type ramBlock struct {
@@ -7,6 +12,13 @@ type ramBlock struct {
 	mapping  []byte // the whole mapping (page-rounded), nil when not ours
 	external bool   // memory provided by the caller (RAM devices): never freed here
 	freed    bool
+	dirty    dirtyBitmaps // nil bitmaps for external memory
+
+	// DMA mappings in use; a block released while mapped is freed by the
+	// last Unmap.
+	maps             atomic.Int32
+	freeWhenUnmapped atomic.Bool
+	freeMu           sync.Mutex
 }
 
 // free releases the block's host memory. The caller guarantees that nothing

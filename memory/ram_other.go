@@ -7,7 +7,7 @@ func allocRAM(size uint64) (*ramBlock, error) {
 	if size > 1<<40 {
 		return nil, errTooLarge
 	}
-	return &ramBlock{mem: make([]byte, size)}, nil
+	return &ramBlock{mem: make([]byte, size), dirty: newDirtyBitmaps(size)}, nil
 }
 
 func freeHost([]byte) {}

@@ -21,7 +21,7 @@ func allocRAM(size uint64) (*ramBlock, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ramBlock{mem: m[:size:size], mapping: m}, nil
+	return &ramBlock{mem: m[:size:size], mapping: m, dirty: newDirtyBitmaps(size)}, nil
 }
 
 func freeHost(m []byte) { _ = unix.Munmap(m) }

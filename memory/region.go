@@ -74,8 +74,15 @@ type Region struct {
 	heldOwner      bool      // the container holds a reference on our owner (R-LIFE-3)
 
 	ops   *Ops // MMIO callbacks; nil means unassigned (R-UNAS-2)
+	// guardDev is the owner device the re-entrancy guard applies to
+	// (R-ACC-8), nil when it does not apply. Immutable.
+	guardDev *qom.Object
+	// panicked is set once a callback of the region panicked (reported once).
+	panicked atomic.Bool
 	ram   *ramBlock
 	iommu IOMMU
+
+	iommuNotifiers []*IOMMUNotifier
 
 	vgaLogCount  int   // R-DIRTY-1: the VGA log bit is reference counted
 	coalesced    []addrRange

@@ -51,6 +51,8 @@ type System struct {
 
 	unassigned *Region
 	rd         *renderer // reused render buffers
+	pool       readerPool
+	events     eventState
 	eventfdSeq uint64
 
 	// Regions and address spaces by owner (DESIGN L4).
