@@ -532,3 +532,98 @@ func TestConcurrentTryRefRace(t *testing.T) {
 		t.Fatalf("finalized %d times, want %d", fins.Load(), rounds)
 	}
 }
+
+// inUse is a user-creatable type that can refuse deletion.
+type inUse struct {
+	qom.Object
+	busy bool
+	size uint64
+}
+
+func (u *inUse) CanBeDeleted() bool { return !u.busy }
+
+// failer cannot be completed.
+type failer struct{ qom.Object }
+
+func (*failer) Complete() error { return errors.New("cannot complete") }
+
+// R-INST-6: object-add checks the id, the type (known, user-creatable, not
+// abstract) and the properties, places the object at /objects/<id>, and
+// leaves nothing behind on failure; object-del honours can_be_deleted.
+func TestObjectAdd(t *testing.T) {
+	r := newReg(t)
+	must(t, qom.Register[inUse](r, qom.TypeInfo{Name: "in-use", Parent: qom.TypeObject,
+		Interfaces: []string{qom.TypeUserCreatable},
+		ClassInit: func(c *qom.Class, _ any) {
+			c.MustAddProperty(qom.SizeProperty("size",
+				func(o *qom.Object) uint64 { return qom.MustCast[*inUse](o.Instance()).size },
+				func(o *qom.Object, v uint64) error { qom.MustCast[*inUse](o.Instance()).size = v; return nil }))
+		}}))
+	register(t, r, qom.TypeInfo{Name: "abstract-uc", Parent: qom.TypeObject, Abstract: true,
+		Interfaces: []string{qom.TypeUserCreatable}})
+	must(t, qom.Register[completer](r, qom.TypeInfo{Name: "completer", Parent: qom.TypeObject,
+		Interfaces: []string{qom.TypeUserCreatable}}))
+	must(t, qom.Register[failer](r, qom.TypeInfo{Name: "failer", Parent: qom.TypeObject,
+		Interfaces: []string{qom.TypeUserCreatable}}))
+	registerPlain(t, r)
+	r.Root()
+	live := r.LiveObjects()
+	for _, tc := range []struct {
+		typ, id string
+		props   map[string]any
+		err     string
+	}{
+		{"in-use", "1st", nil, "Parameter 'id' expects an identifier"},
+		{"in-use", "", nil, "Parameter 'id' expects an identifier"},
+		{"in-use", "a b", nil, "Parameter 'id' expects an identifier"},
+		{"nope", "x", nil, "invalid object type: nope"},
+		{plain, "x", nil, "object type 'test-plain' isn't supported by object-add"},
+		{"abstract-uc", "x", nil, "object type 'abstract-uc' is abstract"},
+		{"in-use", "x", map[string]any{"size": "4k"}, "Parameter 'size' expects uint64"},
+		{"in-use", "x", map[string]any{"bogus": 1}, "Property 'in-use.bogus' not found"},
+		{"in-use", "objects", map[string]any{}, ""}, // /objects/objects is fine
+	} {
+		inst, err := r.AddUserObject(tc.typ, tc.id, tc.props)
+		if tc.err == "" {
+			must(t, err)
+			inst.QOM().Unparent()
+			continue
+		}
+		wantErr(t, err, tc.err)
+	}
+	if r.LiveObjects() != live {
+		t.Fatalf("failed object-adds left %d objects", r.LiveObjects()-live)
+	}
+	inst, err := r.AddUserObject("in-use", "mem0", map[string]any{"size": jsonValue(t, "1048576")})
+	must(t, err)
+	u := qom.MustCast[*inUse](inst)
+	if u.CanonicalPath() != "/objects/mem0" || u.size != 1<<20 || u.RefCount() != 1 {
+		t.Fatalf("object-add: %s size %d refs %d", u.CanonicalPath(), u.size, u.RefCount())
+	}
+	inst, err = r.AddUserObjectFromStrings("in-use", "mem1", map[string]string{"size": "2M"})
+	must(t, err)
+	if qom.MustCast[*inUse](inst).size != 2<<20 {
+		t.Fatal("-object size=2M")
+	}
+	must(t, r.DelUserObject("mem1"))
+	u.busy = true
+	wantErr(t, r.DelUserObject("mem0"), "object 'mem0' is in use, can not be deleted")
+	wantErr(t, r.DelUserObject("nope"), "object 'nope' not found")
+	u.busy = false
+	must(t, r.DelUserObject("mem0"))
+	if !u.Finalized() {
+		t.Fatal("object-del did not finalize")
+	}
+	_, err = r.AddUserObject("completer", "c", nil)
+	must(t, err)
+	must(t, r.DelUserObject("c"))
+	// A failing completion unparents the new object.
+	_, err = r.AddUserObject("failer", "f", nil)
+	wantErr(t, err, "cannot complete")
+	if r.Root().Child("objects").Child("f") != nil {
+		t.Fatal("a failed completion left /objects/f")
+	}
+	if r.LiveObjects() != live {
+		t.Fatalf("%d objects left", r.LiveObjects()-live)
+	}
+}

@@ -299,3 +299,28 @@ func TestMachineTree(t *testing.T) {
 		t.Fatal("machine tree survived its unparenting")
 	}
 }
+
+// R-PATH-6: what a consumer such as `info qom-tree <path>` sees: "not found"
+// and "ambiguous" both come back without an object, and only the flag tells
+// them apart (QEMU's own consumer prints one message for both).
+func TestAmbiguousPathForConsumers(t *testing.T) {
+	r := newReg(t)
+	registerPlain(t, r)
+	for _, dev := range []string{"dev0", "dev1"} {
+		d := child(t, r, r.Root().Child("objects"), dev)
+		child(t, r, d, "unnamed-gpio-in[0]")
+		t.Cleanup(d.Unparent)
+	}
+	for _, tc := range []struct {
+		path      string
+		ambiguous bool
+	}{{"unnamed-gpio-in[0]", true}, {"unnamed-gpio-in[1]", false}} {
+		o, amb := r.ResolvePath(tc.path)
+		if o != nil || amb != tc.ambiguous {
+			t.Errorf("%s: %v, ambiguous %v", tc.path, o, amb)
+		}
+	}
+	if o, amb := r.ResolvePath("dev1/unnamed-gpio-in[0]"); o == nil || amb {
+		t.Error("a longer partial path does not disambiguate")
+	}
+}
