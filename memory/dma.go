@@ -23,18 +23,18 @@ var ErrBounceBusy = errors.New("memory: bounce buffer budget exhausted")
 // Mapping is a range of an address space mapped for direct access. Bytes
 // stays valid until Unmap.
 type Mapping struct {
-	as     *AddressSpace
-	addr   uint64
-	buf    []byte
-	write  bool
-	attrs  Attrs
-	bounce bool
-	region *Region     // the mapped region (direct mappings)
-	off    uint64      // offset of buf in region
-	dirtyMask uint8    // the range's dirty log mask at Map time
-	held   *qom.Object // owner referenced by the mapping, nil if none
-	hold   qom.Hold
-	done   atomic.Bool
+	as        *AddressSpace
+	addr      uint64
+	buf       []byte
+	write     bool
+	attrs     Attrs
+	bounce    bool
+	region    *Region     // the mapped region (direct mappings)
+	off       uint64      // offset of buf in region
+	dirtyMask uint8       // the range's dirty log mask at Map time
+	held      *qom.Object // owner referenced by the mapping, nil if none
+	hold      qom.Hold
+	done      atomic.Bool
 }
 
 // Bytes returns the mapped memory; it may be shorter than requested (the

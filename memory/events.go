@@ -13,15 +13,15 @@ import (
 
 // EventCounts are the numbers of logged access problems so far.
 type EventCounts struct {
-	Invalid    uint64 // R-SIZE-3/4, R-UNAS-2
-	Reentrant  uint64 // R-ACC-8
-	Panics     uint64 // device callbacks that panicked
+	Invalid   uint64 // R-SIZE-3/4, R-UNAS-2
+	Reentrant uint64 // R-ACC-8
+	Panics    uint64 // device callbacks that panicked
 }
 
 type eventState struct {
 	invalid, reentrant, panics atomic.Uint64
-	mu      sync.Mutex
-	handler func(AccessEvent)
+	mu                         sync.Mutex
+	handler                    func(AccessEvent)
 }
 
 // SetAccessEventHandler installs fn to receive access problems (it may be

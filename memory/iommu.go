@@ -37,10 +37,10 @@ type IOMMUEvent struct {
 // IOMMUNotifier receives the events of an IOMMU region that fall inside
 // [Start, End] and are of the kinds it asked for.
 type IOMMUNotifier struct {
-	Start, End    uint64
-	Map, Unmap    bool // which events to deliver
-	Notify        func(IOMMUEvent)
-	region        *Region
+	Start, End uint64
+	Map, Unmap bool // which events to deliver
+	Notify     func(IOMMUEvent)
+	region     *Region
 }
 
 // AddIOMMUNotifier registers n on an IOMMU region, or on an alias of one

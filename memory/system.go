@@ -29,7 +29,7 @@ type System struct {
 	// spacesChanged: an address space was destroyed; the view table must be
 	// recomputed even if nothing was touched.
 	spacesChanged bool
-	inCommit bool
+	inCommit      bool
 
 	spaces    []*AddressSpace // creation order (R-AS-1)
 	listeners []*Listener     // global list, ascending priority (R-LSN-1)
