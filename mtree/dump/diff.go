@@ -9,15 +9,20 @@ import (
 const diffContext = 3
 
 // maxDiffEdits bounds the edit distance FirstDiff searches for (its work
-// and memory grow with the square of it); beyond it the hunk is cut at
-// the first differing line.
-const maxDiffEdits = 2000
+// and memory grow with the square of it); beyond it the hunk shows at most
+// cutLines lines of each side from the first differing line on.
+const (
+	maxDiffEdits = 2000
+	cutLines     = 20
+)
 
 // FirstDiff returns "" when a and b are equal, and otherwise a unified diff
 // (headers "--- aName" and "+++ bName", then one "@@ -l,n +l,n @@" hunk)
 // of the first place where they differ: the first run of changes of a
 // shortest line edit script, with changes less than 2*3 unchanged lines
-// apart joined into it, and up to 3 lines of context. A text whose last line
+// apart joined into it, and up to 3 lines of context. Texts that need more
+// than 2000 line edits get a hunk cut to the first 20 lines of each side
+// after their common prefix. A text whose last line
 // has no newline gets "\ No newline at end of file" after that line, as in
 // diff(1).
 func FirstDiff(aName, bName, a, b string) string {
@@ -117,8 +122,8 @@ func boolInt(b bool) int {
 
 // firstEdits returns a shortest edit script from x to y as a string of
 // '=', '-' and '+' (Myers' O(ND) algorithm), or, when more than
-// maxDiffEdits edits are needed, the common prefix followed by the rest of
-// x deleted and the rest of y inserted.
+// maxDiffEdits edits are needed, the common prefix followed by up to
+// cutLines deletions and insertions (a script for the start of the texts).
 func firstEdits(x, y []string) []byte {
 	n, m := len(x), len(y)
 	// trace[d] holds V for step d, V[k+d] = furthest x on diagonal k.
@@ -153,8 +158,7 @@ func firstEdits(x, y []string) []byte {
 	for p < n && p < m && x[p] == y[p] {
 		p++
 	}
-	ops := []byte(strings.Repeat("=", p) + strings.Repeat("-", n-p) + strings.Repeat("+", m-p))
-	return ops
+	return []byte(strings.Repeat("=", p) + strings.Repeat("-", min(n-p, cutLines)) + strings.Repeat("+", min(m-p, cutLines)))
 }
 
 // backtrack turns Myers' trace into the edit script.

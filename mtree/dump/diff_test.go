@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
@@ -85,4 +86,20 @@ func lcs(x, y []string) int {
 		}
 	}
 	return dp[0][0]
+}
+
+// TestFirstDiffCut: texts too different for the bounded search still get
+// a short hunk starting at the first difference.
+func TestFirstDiffCut(t *testing.T) {
+	var a, b strings.Builder
+	a.WriteString("same\n")
+	b.WriteString("same\n")
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&a, "a%d\n", i)
+		fmt.Fprintf(&b, "b%d\n", i)
+	}
+	got := FirstDiff("A", "B", a.String(), b.String())
+	if !strings.HasPrefix(got, "--- A\n+++ B\n@@ -1,21 +1,21 @@\n same\n-a0\n") || strings.Count(got, "\n") != 3+1+40 {
+		t.Errorf("cut hunk:\n%s", got)
+	}
 }
