@@ -10,12 +10,19 @@ type childData struct{ child *Object }
 // AddChild makes child a child of o under the property name, of type
 // child<T> with T child's type (R-CHILD-1). o takes a reference on child. A
 // name ending in "[*]" is auto-numbered (R-PROP-3); the property returned
-// carries the name used. The child must have no parent (R-CHILD-2).
+// carries the name used. It fails, changing nothing, when child already has
+// a parent (R-CHILD-2; QEMU asserts), when child is o or one of its
+// ancestors, when either object is dying or dead, or when the name is empty
+// or contains '/'.
 func (o *Object) AddChild(name string, child Instance) (*Property, error) {
 	c := child.QOM()
 	switch {
 	case !c.Alive():
 		return nil, &FinalizedError{Object: c.String(), Op: "AddChild"}
+	case !o.Alive():
+		return nil, &FinalizedError{Object: o.String(), Op: "AddChild"}
+	case c.reg != o.reg:
+		return nil, errorf("object %s belongs to another registry", c)
 	case c.parent != nil:
 		return nil, errorf("object %s already has a parent (%s)", c, c.parent)
 	case c == o || o.hasAncestor(c):

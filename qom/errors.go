@@ -21,6 +21,7 @@ type Error struct {
 	Msg   string
 }
 
+// Error returns the message, which is what QMP sends as "desc".
 func (e *Error) Error() string { return e.Msg }
 
 func errorf(format string, args ...any) error {
@@ -44,6 +45,7 @@ type FinalizedError struct {
 	Op     string // what was attempted
 }
 
+// Error names the operation and the object.
 func (e *FinalizedError) Error() string {
 	return fmt.Sprintf("qom: %s of finalized object %s", e.Op, e.Object)
 }

@@ -29,7 +29,12 @@ const (
 const deadRefs = math.MinInt64 / 2
 
 // Object is the header every object embeds. The zero value is not usable;
-// objects come from Registry.New, Registry.NewChild or Registry.Initialize.
+// objects come from Registry.New, NewChild, NewWithProps, Initialize,
+// InitializeChild or AddUserObject.
+//
+// Invariants: refs > 0 while the object is alive; a parent holds exactly one
+// reference on each child; once refs reaches zero it stays "dead" (far below
+// zero) and the object is finalized exactly once.
 type Object struct {
 	refs atomic.Int64 // reference count; deadRefs once finalization begins
 
@@ -252,8 +257,9 @@ func (o *Object) deadName() string {
 // Unref of a dying or dead object panics with a *FinalizedError (QEMU
 // asserts).
 //
-// The Unref that drops the last reference of an object in the tree must be
-// made by the machine lock holder, because finalization changes the tree.
+// The Unref that may drop the last reference must be made by the machine
+// lock holder, because finalization runs hooks that change the tree (see the
+// package documentation).
 func (o *Object) Unref() {
 	if o != nil {
 		if n := o.refs.Add(-1); n <= 0 {
