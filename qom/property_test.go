@@ -403,7 +403,10 @@ func TestAutoNumbering(t *testing.T) {
 
 // R-PROP-4: iteration lists instance properties, then the object's class
 // properties, then each ancestor's; child iteration sees only instance
-// child<> properties, recursively in pre-order.
+// child<> properties, recursively in pre-order. Deviation: each table is in
+// insertion order, where QEMU's is hash order (unspecified). R-CLASS-2 step
+// 4: each class has its own table; ancestors' properties are found by walking
+// up, not copied.
 func TestPropertyIteration(t *testing.T) {
 	r := newReg(t)
 	register(t, r, qom.TypeInfo{Name: "it-base", Parent: qom.TypeObject,
