@@ -1,7 +1,10 @@
 package qom_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"qmem.dev/qmem/qom"
@@ -522,4 +525,36 @@ func TestInitializeInPlace(t *testing.T) {
 	}
 	var o qom.Object
 	wantErr(t, r.Initialize(&o, "nope"), "invalid object type: nope")
+}
+
+// Concurrency (Registry doc): the type table is safe for concurrent use;
+// each class is still initialized exactly once (R-CLASS-1).
+func TestConcurrentTypeTable(t *testing.T) {
+	r := newReg(t)
+	var inits atomic.Int32
+	for i := 0; i < 8; i++ {
+		register(t, r, qom.TypeInfo{Name: fmt.Sprintf("conc%d", i), Parent: qom.TypeObject,
+			ClassInit: func(*qom.Class, any) { inits.Add(1) }})
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 8; i++ {
+				o := r.MustNew(fmt.Sprintf("conc%d", i)).QOM()
+				if !o.IsA(qom.TypeObject) {
+					t.Error("bad object")
+				}
+				o.Unref()
+				if _, err := r.ListTypes("", false); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if inits.Load() != 8 {
+		t.Fatalf("%d class inits, want 8", inits.Load())
+	}
 }
