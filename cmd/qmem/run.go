@@ -1,41 +1,62 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
-	"qmem.dev/qmem/mtree"
-	"qmem.dev/qmem/qom"
+	"qmem.dev/qmem/board"
 )
 
 func init() {
 	commands["run"] = command{summary: "boot the board's guest under KVM (the default command)", run: runCmd}
 }
 
+// runCmd boots a board's guest and passes its serial output through. Exit
+// status: 0 when the guest reports no failure, 1 when it reports failures or
+// ends badly, 2 for bad arguments, 3 when KVM is not available.
 func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	board := fs.String("board", "demo", "board to run")
+	name := fs.String("board", "demo", "board to run: a built-in name or a YAML file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	_ = board
-	// Until the board package exists: print the QOM tree of an empty machine.
-	reg := qom.NewRegistry()
-	if err := reg.Register(qom.TypeInfo{Name: "qmem-empty-machine", Parent: qom.TypeMachine}); err != nil {
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "qmem run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	spec, err := loadBoard(*name)
+	if err != nil {
+		fmt.Fprintln(stderr, "qmem:", err)
+		return 2
+	}
+	m, err := board.Build(spec, stdout)
+	if err != nil {
 		fmt.Fprintln(stderr, "qmem:", err)
 		return 1
 	}
-	if _, err := reg.NewMachine("qmem-empty-machine"); err != nil {
+	status, err := m.Run()
+	switch {
+	case errors.Is(err, board.ErrNoKVM):
+		fmt.Fprintln(stderr, "qmem: cannot run the guest:", err)
+		return 3
+	case err != nil:
 		fmt.Fprintln(stderr, "qmem:", err)
 		return 1
-	}
-	if err := mtree.WriteQOMTree(stdout, reg, ""); err != nil {
-		fmt.Fprintln(stderr, "qmem:", err)
+	case status != 0:
+		fmt.Fprintf(stderr, "qmem: guest exited with status %d\n", status)
 		return 1
 	}
-	_ = os.Stdout
 	return 0
+}
+
+// loadBoard returns the description of a built-in board.
+func loadBoard(name string) (*board.Spec, error) {
+	switch name {
+	case "demo":
+		return board.Demo(), nil
+	}
+	return nil, fmt.Errorf("unknown board %q (built-in: demo)", name)
 }

@@ -1,0 +1,11 @@
+//go:build linux && amd64
+
+package board
+
+import (
+	"sync/atomic"
+
+	"qmem.dev/qmem/kvm"
+)
+
+type kvmMapHolder = atomic.Pointer[kvm.MemoryMap]
