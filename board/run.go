@@ -77,5 +77,7 @@ func (m *Machine) waitWhilePaused() bool {
 // debug-exit port.
 type GuestError struct{ Err error }
 
-func (e *GuestError) Error() string { return fmt.Sprintf("guest ended without a debug exit: %v", e.Err) }
+func (e *GuestError) Error() string {
+	return fmt.Sprintf("guest ended without a debug exit: %v", e.Err)
+}
 func (e *GuestError) Unwrap() error { return e.Err }

@@ -10,8 +10,8 @@ import (
 
 // Flash commands (8-bit writes at any offset).
 const (
-	FlashCmdReadID    = 0x90 // leave romd mode: reads return the ID
-	FlashCmdReadArray = 0xff // back to romd mode: reads come from the array
+	FlashCmdReadID    = 0x90       // leave romd mode: reads return the ID
+	FlashCmdReadArray = 0xff       // back to romd mode: reads come from the array
 	FlashID           = 0x51464c53 // "SLFQ"
 )
 
