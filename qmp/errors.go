@@ -1,7 +1,6 @@
 package qmp
 
 import (
-	"errors"
 	"fmt"
 
 	"qmem.dev/qmem/qom"
@@ -54,25 +53,33 @@ type ClassedError interface {
 }
 
 // ClassOf returns the QMP class of err: that of the first [ClassedError] or
-// *qom.Error found in err's chain, or GenericError when there is none.
+// *qom.Error found in err's tree (in the order errors.As searches it), or
+// GenericError when there is none.
 func ClassOf(err error) ErrorClass {
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		switch x := e.(type) {
-		case ClassedError:
-			return ErrorClass(x.QMPClass())
-		case *qom.Error:
-			return ErrorClass(x.Class)
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, sub := range j.Unwrap() {
-				if c := ClassOf(sub); c != GenericError {
-					return c
-				}
-			}
-			break
-		}
+	if c, ok := classOf(err); ok {
+		return c
 	}
 	return GenericError
+}
+
+func classOf(err error) (ErrorClass, bool) {
+	switch e := err.(type) {
+	case nil:
+		return "", false
+	case ClassedError:
+		return ErrorClass(e.QMPClass()), true
+	case *qom.Error:
+		return ErrorClass(e.Class), true
+	case interface{ Unwrap() error }:
+		return classOf(e.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, sub := range e.Unwrap() {
+			if c, ok := classOf(sub); ok {
+				return c, true
+			}
+		}
+	}
+	return "", false
 }
 
 // asError converts a handler's error into the *Error sent on the wire:

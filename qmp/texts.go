@@ -1,8 +1,11 @@
 package qmp
 
-// The error descriptions QEMU sends, byte for byte, with the QEMU source file
-// each comes from. Keeping them in one place lets tests and reviewers compare
-// them with QEMU; nothing else in the package spells an error text.
+// The error descriptions the server sends. The first block holds QEMU's,
+// byte for byte, with the QEMU source file each comes from; keeping them in
+// one place lets tests and reviewers compare them with QEMU. No
+// other file of the package spells an error text sent to clients (syntax
+// errors that QEMU words differently fall back to encoding/json's own
+// description, see syntaxError).
 const (
 	// qapi/qmp-dispatch.c, qmp_dispatch and qmp_dispatch_check_obj.
 	textNotObject       = "QMP input must be a JSON object"
@@ -31,20 +34,23 @@ const (
 	textParamEnum       = "Parameter '%s' does not accept value '%s'"
 
 	// qobject/json-parser.c (parse_error) and qobject/json-streamer.c.
-	textJSONParse       = "JSON parse error, %s"
-	textJSONStray       = "stray '%s'"
-	textJSONSize        = "JSON token size limit exceeded"
-	textJSONNesting     = "JSON nesting depth limit exceeded"
-	textExpectingValue  = "expecting value"
-	textMissingColon    = "missing : in object pair"
-	textDictSeparator   = "expected separator in dict"
-	textListSeparator   = "expected separator in list"
-	textKeyNotString    = "key is not a string in object"
-	textBadEscape       = "invalid escape sequence in string"
-	textBadHexEscape    = "invalid hex escape sequence in string"
-	textInvalidKeyword  = "invalid keyword '%s'"
-	textPrematureEOI    = "premature EOI"
-	textInvalidLiteral  = "invalid literal" // qmem's: QEMU's lexer has no such case
+	textJSONParse      = "JSON parse error, %s"
+	textJSONStray      = "stray '%s'"
+	textJSONSize       = "JSON token size limit exceeded"
+	textJSONNesting    = "JSON nesting depth limit exceeded"
+	textExpectingValue = "expecting value"
+	textMissingColon   = "missing : in object pair"
+	textDictSeparator  = "expected separator in dict"
+	textListSeparator  = "expected separator in list"
+	textKeyNotString   = "key is not a string in object"
+	textBadEscape      = "invalid escape sequence in string"
+	textBadHexEscape   = "invalid hex escape sequence in string"
+	textInvalidKeyword = "invalid keyword '%s'"
+)
+
+// qmem's own texts, for failures QEMU's C code cannot have: a handler that
+// panics, a result encoding/json cannot marshal. Both are GenericError.
+const (
 	textCommandPanicked = "internal error in command '%s': %v"
 	textEncodeResult    = "internal error encoding the result of '%s': %v"
 )
