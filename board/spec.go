@@ -81,29 +81,6 @@ func (s *Spec) Validate() error {
 	return nil
 }
 
-// Demo returns the built-in demo board: 16 MiB of RAM, a UART at 0x3f8, a
-// debug-exit port at 0x501, a 64 KiB flash at 0xffff0000 holding the ROM
-// signature, the MMIO test device at 0xfe000000, and a remap controller
-// whose window at 0xe0000 shows the flash or RAM; the test guest is loaded.
-func Demo() *Spec {
-	return &Spec{
-		Name:    "demo",
-		RAMBase: guest.RAMBase,
-		RAMSize: guest.RAMSize,
-		Guest:   "demo",
-		Devices: []DeviceSpec{
-			{Type: "qmem-uart16550a", ID: "serial0", Props: map[string]any{"port": uint64(guest.UARTBase)}},
-			{Type: "qmem-debug-exit", ID: "exit0", Props: map[string]any{"port": uint64(guest.DebugExitPort)}},
-			{Type: "qmem-flash", ID: "flash0", Props: map[string]any{
-				"addr": uint64(guest.ROMBase), "size": uint64(guest.ROMSize), "content": guest.ROMSignature}},
-			{Type: "qmem-testdev", ID: "testdev0", Props: map[string]any{"addr": uint64(guest.TestDevBase)}},
-			{Type: "qmem-remap", ID: "remap0", Props: map[string]any{
-				"port": uint64(guest.RemapPort), "base": uint64(guest.RemapBase), "size": uint64(guest.RemapSize),
-				"flash": "/machine/peripheral/flash0"}},
-		},
-	}
-}
-
 // loadGuest copies the guest program into RAM.
 func (m *Machine) loadGuest(name string) error {
 	img := guest.Image()

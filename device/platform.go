@@ -52,18 +52,26 @@ func Register(reg *qom.Registry) error {
 	return nil
 }
 
-// uint64Field returns get/set functions for a uint64 field of a device,
-// writable only before realize.
+// uint64Prop returns a uint64 property over a field of a device, writable
+// only before realize.
 func uint64Prop(name string, field func(*qom.Object) *uint64) *qom.Property {
-	return qom.UintProperty(name, 64,
-		func(o *qom.Object) uint64 { return *field(o) },
-		func(o *qom.Object, v uint64) error {
-			if d := qom.AsDevice(o); d != nil && d.Realized() {
-				return fmt.Errorf("Property '%s' can't be set after realization", name)
-			}
-			*field(o) = v
-			return nil
-		})
+	return qom.UintProperty(name, 64, func(o *qom.Object) uint64 { return *field(o) }, setBeforeRealize(name, field))
+}
+
+// sizeProp is uint64Prop for sizes: the string form accepts suffixes
+// ("64K").
+func sizeProp(name string, field func(*qom.Object) *uint64) *qom.Property {
+	return qom.SizeProperty(name, func(o *qom.Object) uint64 { return *field(o) }, setBeforeRealize(name, field))
+}
+
+func setBeforeRealize(name string, field func(*qom.Object) *uint64) func(*qom.Object, uint64) error {
+	return func(o *qom.Object, v uint64) error {
+		if d := qom.AsDevice(o); d != nil && d.Realized() {
+			return fmt.Errorf("Property '%s' can't be set after realization", name)
+		}
+		*field(o) = v
+		return nil
+	}
 }
 
 // mapInto adds r to container at addr, owned by the platform (a foreign

@@ -22,16 +22,7 @@ func registerRAM(reg *qom.Registry) error {
 		Parent: qom.TypeDevice,
 		ClassInit: func(c *qom.Class, _ any) {
 			c.MustAddProperty(uint64Prop("addr", func(o *qom.Object) *uint64 { return &qom.MustCast[*RAM](o).Addr }))
-			c.MustAddProperty(qom.SizeProperty("size",
-				func(o *qom.Object) uint64 { return qom.MustCast[*RAM](o).Size },
-				func(o *qom.Object, v uint64) error {
-					d := qom.MustCast[*RAM](o)
-					if d.Realized() {
-						return fmt.Errorf("Property 'size' can't be set after realization")
-					}
-					d.Size = v
-					return nil
-				}))
+			c.MustAddProperty(sizeProp("size", func(o *qom.Object) *uint64 { return &qom.MustCast[*RAM](o).Size }))
 		},
 	})
 }

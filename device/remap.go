@@ -37,7 +37,7 @@ func registerRemap(reg *qom.Registry) error {
 			qom.SetHotpluggable(c, false)
 			c.MustAddProperty(uint64Prop("port", func(o *qom.Object) *uint64 { return &qom.MustCast[*Remap](o).Port }).WithDefault(uint64(0x5f0)))
 			c.MustAddProperty(uint64Prop("base", func(o *qom.Object) *uint64 { return &qom.MustCast[*Remap](o).Base }).WithDefault(uint64(0xe0000)))
-			c.MustAddProperty(uint64Prop("size", func(o *qom.Object) *uint64 { return &qom.MustCast[*Remap](o).Size }).WithDefault(uint64(64 << 10)))
+			c.MustAddProperty(sizeProp("size", func(o *qom.Object) *uint64 { return &qom.MustCast[*Remap](o).Size }).WithDefault(uint64(64 << 10)))
 			c.MustAddProperty(qom.LinkProperty("flash", TypeFlash,
 				func(o *qom.Object) *qom.Link { return &qom.MustCast[*Remap](o).Flash }, qom.AllowSetLink, true))
 		},

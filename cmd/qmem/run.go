@@ -27,9 +27,13 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "qmem run: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	spec, err := loadBoard(*name)
+	spec, err := board.Load(*name)
 	if err != nil {
 		fmt.Fprintln(stderr, "qmem:", err)
+		return 2
+	}
+	if spec.Guest == "" {
+		fmt.Fprintf(stderr, "qmem: board %s has no guest to run (use qmem serve to run it idle)\n", spec.Name)
 		return 2
 	}
 	m, err := board.Build(spec, stdout)
@@ -52,11 +56,3 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// loadBoard returns the description of a built-in board.
-func loadBoard(name string) (*board.Spec, error) {
-	switch name {
-	case "demo":
-		return board.Demo(), nil
-	}
-	return nil, fmt.Errorf("unknown board %q (built-in: demo)", name)
-}
