@@ -55,4 +55,3 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-
