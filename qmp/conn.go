@@ -17,7 +17,10 @@ import (
 //   - the reader splits the input into messages (stream.go) and hands them
 //     to the dispatcher one at a time;
 //   - the dispatcher runs them in order and queues each reply;
-//   - the writer sends queued messages (the greeting, replies, events).
+//   - the writer sends queued messages (the greeting, replies, events);
+//
+// and a fourth waits for them, then closes the connection and unregisters
+// the client (start).
 //
 // While the dispatcher runs a command the reader has already read the next
 // message, or waits in Read, so the server notices a client that hung up.

@@ -169,7 +169,8 @@ func (s *Server) ServeConn(conn net.Conn) {
 // Close stops the server: it closes every listener and every connection,
 // cancels the contexts of running commands, and waits until every
 // goroutine the server started has returned (so until running handlers
-// have returned). Commands in flight get no reply. Close is idempotent.
+// have returned). Commands in flight get no reply. Close is idempotent; it
+// must not be called from a handler, which it would wait for.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
