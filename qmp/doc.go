@@ -30,9 +30,10 @@
 // A message may be at most Config.MaxMessageSize bytes (1 MiB by default,
 // whitespace before it included) and nest at most 1024 arrays and objects,
 // QEMU's limit. After malformed or oversized input the server answers with
-// an error and skips input up to the next newline or other ASCII control
-// character other than tab, as QEMU's lexer does (stream.go explains the
-// resynchronisation). Memory per connection is bounded by these limits and
+// an error and skips input up to the next newline (or other ASCII control
+// character but tab, or byte 0xFE or 0xFF), where QEMU's lexer also
+// recovers; stream.go explains the resynchronisation and how it differs
+// from QEMU's. QEMU's single-quoted string extension is not accepted. Memory per connection is bounded by these limits and
 // by Config.MaxQueueBytes for outgoing messages.
 //
 // # Concurrency

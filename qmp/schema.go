@@ -120,8 +120,16 @@ func (a Args) Uint(name string) uint64 { v, _ := a[name].(uint64); return v }
 // Float returns a Number argument.
 func (a Args) Float(name string) float64 { v, _ := a[name].(float64); return v }
 
-// Object returns an Object argument.
-func (a Args) Object(name string) Args { v, _ := a[name].(Args); return v }
+// Object returns an Object or Dict argument.
+func (a Args) Object(name string) Args {
+	switch v := a[name].(type) {
+	case Args:
+		return v
+	case map[string]any:
+		return Args(v)
+	}
+	return nil
+}
 
 // List returns an Array argument.
 func (a Args) List(name string) []any { v, _ := a[name].([]any); return v }

@@ -135,15 +135,15 @@ func TestArgsAccessors(t *testing.T) {
 	params := []Param{
 		{Name: "s", Type: String}, {Name: "b", Type: Bool}, {Name: "i", Type: Int},
 		{Name: "u", Type: Uint64}, {Name: "f", Type: Number}, {Name: "o", Type: Object(Param{Name: "x", Type: Int})},
-		{Name: "l", Type: Array(String)},
+		{Name: "l", Type: Array(String)}, {Name: "d", Type: Dict},
 	}
 	a, err := checkArgs(params, decodeArgs(t,
-		`{"s": "str", "b": true, "i": -3, "u": 7, "f": 0.5, "o": {"x": 1}, "l": ["p", "q"]}`), false)
+		`{"s": "str", "b": true, "i": -3, "u": 7, "f": 0.5, "o": {"x": 1}, "l": ["p", "q"], "d": {"k": "v"}}`), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.String("s") != "str" || !a.Bool("b") || a.Int("i") != -3 || a.Uint("u") != 7 || a.Float("f") != 0.5 ||
-		a.Object("o").Int("x") != 1 || !reflect.DeepEqual(a.List("l"), []any{"p", "q"}) {
+		a.Object("o").Int("x") != 1 || !reflect.DeepEqual(a.List("l"), []any{"p", "q"}) || a.Object("d").String("k") != "v" {
 		t.Errorf("accessors wrong on %#v", a)
 	}
 	if a.Has("missing") || a.String("missing") != "" || a.Int("s") != 0 {
