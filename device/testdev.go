@@ -29,6 +29,8 @@ type TestDev struct {
 	accesses atomic.Uint64
 	dead     atomic.Bool
 	late     atomic.Uint64
+	inside   atomic.Int32  // callbacks running now
+	early    atomic.Uint64 // finalizations that found a callback running
 }
 
 func registerTestDev(reg *qom.Registry) error {
@@ -38,7 +40,13 @@ func registerTestDev(reg *qom.Registry) error {
 		ClassInit: func(c *qom.Class, _ any) {
 			c.MustAddProperty(uint64Prop("addr", func(o *qom.Object) *uint64 { return &qom.MustCast[*TestDev](o).Addr }).WithDefault(uint64(0xfe000000)))
 		},
-		InstanceFinalize: func(i qom.Instance) { i.(*TestDev).dead.Store(true) },
+		InstanceFinalize: func(i qom.Instance) {
+			t := i.(*TestDev)
+			t.dead.Store(true)
+			if t.inside.Load() != 0 {
+				t.early.Add(1)
+			}
+		},
 	})
 }
 
@@ -67,15 +75,23 @@ func (t *TestDev) AfterFinalize() uint64 { return t.late.Load() }
 // Accesses returns the number of callbacks so far.
 func (t *TestDev) Accesses() uint64 { return t.accesses.Load() }
 
+// FinalizedWhileInside returns how many times the device was finalized
+// while one of its callbacks was running (it must stay 0: DESIGN L5).
+func (t *TestDev) FinalizedWhileInside() uint64 { return t.early.Load() }
+
 func (t *TestDev) enter() {
+	t.inside.Add(1)
 	if t.dead.Load() {
 		t.late.Add(1)
 	}
 	t.accesses.Add(1)
 }
 
+func (t *TestDev) exit() { t.inside.Add(-1) }
+
 func (t *TestDev) read(off uint64, _ uint, _ memory.Attrs) (uint64, memory.Result) {
 	t.enter()
+	defer t.exit()
 	switch off &^ 3 {
 	case TestDevRegID:
 		return TestDevID, memory.OK
@@ -91,6 +107,7 @@ func (t *TestDev) read(off uint64, _ uint, _ memory.Attrs) (uint64, memory.Resul
 
 func (t *TestDev) write(off, v uint64, _ uint, _ memory.Attrs) memory.Result {
 	t.enter()
+	defer t.exit()
 	if off&^3 == TestDevRegScratch {
 		t.scratch.Store(uint32(v))
 	}
