@@ -135,3 +135,7 @@ func (c *Class) FindProperty(name string) *Property {
 	}
 	return found
 }
+
+// OwnProperties returns the properties the class itself added (not its
+// ancestors'), in the order they were added.
+func (c *Class) OwnProperties() []*Property { return append([]*Property(nil), c.props.list...) }
