@@ -181,7 +181,7 @@ func (m *Machine) addDevice(d *DeviceSpec, hotplug bool) (*qom.Device, error) {
 	o := inst.QOM()
 	defer o.Unref() // the creation reference; the tree keeps its own
 	for _, k := range d.propOrder() {
-		if err := setProp(o, k, d.Props[k]); err != nil {
+		if err := setProp(o, k, d.Props[k], d.Typed); err != nil {
 			return nil, err
 		}
 	}
@@ -199,11 +199,11 @@ func (m *Machine) addDevice(d *DeviceSpec, hotplug bool) (*qom.Device, error) {
 	return dev, nil
 }
 
-// setProp sets a property from a description value: strings are parsed
-// with the property's type (so "64K" works for a size), other values are
-// set as they are.
-func setProp(o *qom.Object, name string, v any) error {
-	if s, ok := v.(string); ok {
+// setProp sets a property from a description value: unless typed is set,
+// strings are parsed with the property's type (so "64K" works for a size);
+// other values are set as they are.
+func setProp(o *qom.Object, name string, v any, typed bool) error {
+	if s, ok := v.(string); ok && !typed {
 		if p := o.FindProperty(name); p != nil && p.Type != "string" {
 			return o.ParseProperty(name, s)
 		}

@@ -27,6 +27,9 @@ type DeviceSpec struct {
 	ID    string
 	Props map[string]any
 	Line  int // where the device was described, for messages (0: unknown)
+	// Typed says the values are JSON values to set as they are (QMP's
+	// device_add), not strings to parse.
+	Typed bool
 }
 
 func (d *DeviceSpec) label() string {
