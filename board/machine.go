@@ -82,6 +82,9 @@ func NewRegistry() (*qom.Registry, error) {
 	if err := device.Register(reg); err != nil {
 		return nil, err
 	}
+	if err := registerBackends(reg); err != nil {
+		return nil, err
+	}
 	return reg, nil
 }
 
