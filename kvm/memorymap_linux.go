@@ -22,23 +22,36 @@ import (
 //
 // A range that does not start or end on a page boundary is mapped without
 // its partial pages, which exit as MMIO and are served by the address space.
+// A range whose host memory is not page-aligned with its guest address is
+// not mapped at all.
 //
-// If a commit would need more slots than KVM offers, none of its changes is
+// If a commit would need more slots than the limit, none of its changes is
 // applied: the VM keeps its previous map and Err reports why. The caller
-// (the board) then undoes the change that needed them.
+// (the board) then undoes the change that needed them; the next commit
+// brings the slots back to the view, by difference again, whatever happened
+// in between.
+//
+// Before a slot that logs dirty pages is deleted or stops logging, its
+// dirty log is read into the memory system's bitmaps, so no guest write is
+// lost to a topology change.
 type MemoryMap struct {
 	vm    *VM
 	as    *memory.AddressSpace
 	l     *memory.Listener
-	limit int
 	page  uint64
+	limit int // guarded by mu
 
-	mu      sync.Mutex // guards everything below (listener calls and readers of Slots)
-	slots   map[slotKey]*mappedSlot
-	used    map[uint32]bool
-	adds    []slotSpec
-	dels    []slotSpec
-	flagsTo map[slotKey]SlotFlags
+	mu     sync.Mutex // guards everything below (listener calls and readers of Slots)
+	slots  map[slotKey]*mappedSlot
+	used   map[uint32]bool
+	adds   []slotSpec
+	dels   []slotSpec
+	relogs map[slotKey]slotSpec // unchanged ranges whose dirty mask changed
+	// stale is set when the slots may differ from the view (a commit was
+	// refused or an ioctl failed): the next commit compares the slots with
+	// the whole view instead of trusting the listener's difference.
+	stale   bool
+	closing bool // Close is removing the listener: every slot goes
 	err     error
 	ops     int // slot ioctls issued, for tests
 }
@@ -53,8 +66,15 @@ type slotSpec struct {
 	key    slotKey
 	host   []byte
 	flags  SlotFlags
+	mask   uint8 // the range's dirty log mask: the clients a sync marks
 	region *memory.Region
 	offset uint64 // offset of gpa in region
+}
+
+// same reports whether two specs describe the same slot with the same
+// flags and bookkeeping.
+func (a slotSpec) same(b slotSpec) bool {
+	return a.key == b.key && a.flags == b.flags && a.mask == b.mask && a.region == b.region && a.offset == b.offset
 }
 
 type mappedSlot struct {
@@ -77,13 +97,13 @@ type SlotInfo struct {
 // once. Detach with MemoryMap.Close.
 func (vm *VM) AttachMemory(as *memory.AddressSpace) (*MemoryMap, error) {
 	m := &MemoryMap{
-		vm:      vm,
-		as:      as,
-		limit:   vm.Caps().NrMemslots,
-		page:    uint64(unix.Getpagesize()),
-		slots:   map[slotKey]*mappedSlot{},
-		used:    map[uint32]bool{},
-		flagsTo: map[slotKey]SlotFlags{},
+		vm:     vm,
+		as:     as,
+		limit:  vm.Caps().NrMemslots,
+		page:   uint64(unix.Getpagesize()),
+		slots:  map[slotKey]*mappedSlot{},
+		used:   map[uint32]bool{},
+		relogs: map[slotKey]slotSpec{},
 	}
 	if m.limit <= 0 {
 		m.limit = 32
@@ -103,39 +123,56 @@ func (vm *VM) AttachMemory(as *memory.AddressSpace) (*MemoryMap, error) {
 		return nil, err
 	}
 	if err := m.Err(); err != nil {
-		_ = as.RemoveListener(m.l)
+		_ = m.Close()
 		return nil, err
 	}
 	return m, nil
 }
 
-// SetLimit lowers the number of slots the map may use (for tests of slot
-// exhaustion); it cannot exceed what KVM offers.
+// SetLimit sets the number of slots the map may use (lowered for tests of
+// slot exhaustion); it cannot exceed what KVM offers, and other values are
+// ignored. A limit below the number of slots in use makes the next commit
+// that changes the view fail.
 func (m *MemoryMap) SetLimit(n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if n > 0 && n < m.vm.Caps().NrMemslots {
+	if n > 0 && n <= m.vm.Caps().NrMemslots {
 		m.limit = n
 	}
+}
+
+// Limit returns the number of slots the map may use.
+func (m *MemoryMap) Limit() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.limit
 }
 
 // Close stops following the address space and deletes every slot. It
 // requires the memory system's lock.
 func (m *MemoryMap) Close() error {
+	m.mu.Lock()
+	m.closing = true
+	m.mu.Unlock()
 	if err := m.as.RemoveListener(m.l); err != nil {
+		m.mu.Lock()
+		m.closing = false
+		m.mu.Unlock()
 		return err
 	}
 	return m.Err()
 }
 
-// Err returns the error of the last commit, nil when it was applied.
+// Err returns the error of the last commit, nil when it was applied: then
+// the slots equal the view.
 func (m *MemoryMap) Err() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.err
 }
 
-// Ops returns how many slot ioctls the map has issued so far.
+// Ops returns how many slot ioctls (KVM_SET_USER_MEMORY_REGION) the map has
+// issued so far.
 func (m *MemoryMap) Ops() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -164,7 +201,7 @@ func (m *MemoryMap) collect(to *[]slotSpec, s memory.Section) {
 func (m *MemoryMap) begin() {
 	m.mu.Lock()
 	m.adds, m.dels = m.adds[:0], m.dels[:0]
-	clear(m.flagsTo)
+	clear(m.relogs)
 	m.mu.Unlock()
 }
 
@@ -199,7 +236,8 @@ func (m *MemoryMap) specs(s memory.Section) []slotSpec {
 		return nil
 	}
 	off := s.OffsetInRegion + (start - s.Addr)
-	if off%m.page != 0 {
+	host := s.Region.Host()
+	if off%m.page != 0 || hostAddr(host)%uintptr(m.page) != 0 || off+(end-start) > uint64(len(host)) {
 		return nil // host memory not page-aligned with the guest address: leave it to exits
 	}
 	flags := SlotFlags(0)
@@ -211,11 +249,12 @@ func (m *MemoryMap) specs(s memory.Section) []slotSpec {
 	}
 	var out []slotSpec
 	for _, p := range splitAround(start, end, IdentityMapAddr, TSSAddr+3*m.page) {
-		host := s.Region.Host()[off+(p[0]-start) : off+(p[1]-start)]
+		h := host[off+(p[0]-start) : off+(p[1]-start)]
 		out = append(out, slotSpec{
-			key:    slotKey{gpa: p[0], size: p[1] - p[0], host: hostAddr(host), readOnly: ro},
-			host:   host,
+			key:    slotKey{gpa: p[0], size: p[1] - p[0], host: hostAddr(h), readOnly: ro},
+			host:   h,
 			flags:  flags,
+			mask:   s.DirtyLogMask,
 			region: s.Region,
 			offset: off + (p[0] - start),
 		})
@@ -243,11 +282,99 @@ func splitAround(start, end, hole, holeEnd uint64) [][2]uint64 {
 
 // relog records a dirty-logging change of an unchanged range.
 func (m *MemoryMap) relog(s memory.Section) {
+	specs := m.specs(s)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, sp := range m.specs(s) {
-		m.flagsTo[sp.key] = sp.flags
+	for _, sp := range specs {
+		m.relogs[sp.key] = sp
 	}
+}
+
+// wantView returns the slots the view v needs.
+func (m *MemoryMap) wantView(v *memory.FlatView) map[slotKey]slotSpec {
+	want := map[slotKey]slotSpec{}
+	for _, fr := range v.Ranges() {
+		s := memory.Section{Space: m.as, View: v, Region: fr.Region, OffsetInRegion: fr.Offset,
+			Addr: fr.Start, Size: fr.Len(), Readonly: fr.Readonly, RomdMode: fr.RomdMode, DirtyLogMask: fr.DirtyLogMask}
+		for _, sp := range m.specs(s) {
+			want[sp.key] = sp
+		}
+	}
+	return want
+}
+
+// slotPlan is what a commit does to the slots: delete, add, and change the
+// flags (or only the bookkeeping) of slots that stay.
+type slotPlan struct {
+	del    []*mappedSlot
+	add    []slotSpec
+	update []slotSpec // keys of existing slots
+	count  int        // slots after the plan
+}
+
+// plan computes the net change of a commit. Requires m.mu.
+//
+// Normally it is the listener's difference: deleted ranges' slots go, added
+// ranges' slots come, unchanged ranges whose dirty mask changed get new
+// flags; a slot deleted and added again by the same commit (a range that
+// changed in a way KVM does not see) stays as it is. When the slots may
+// have drifted from the view (stale), the plan is the difference between
+// the slots and the whole current view instead.
+func (m *MemoryMap) plan() slotPlan {
+	var p slotPlan
+	if m.closing || m.stale {
+		want := map[slotKey]slotSpec{}
+		if !m.closing {
+			want = m.wantView(m.as.View())
+		}
+		for k, s := range m.slots {
+			if w, ok := want[k]; !ok {
+				p.del = append(p.del, s)
+			} else if !w.same(s.slotSpec) {
+				p.update = append(p.update, w)
+			}
+		}
+		for k, w := range want {
+			if _, ok := m.slots[k]; !ok {
+				p.add = append(p.add, w)
+			}
+		}
+		p.count = len(want)
+		return p
+	}
+	gone := map[slotKey]bool{}
+	for _, d := range m.dels {
+		if _, ok := m.slots[d.key]; ok {
+			gone[d.key] = true
+		}
+	}
+	added := map[slotKey]bool{}
+	for _, a := range m.adds {
+		if added[a.key] {
+			continue
+		}
+		added[a.key] = true
+		if s, ok := m.slots[a.key]; ok {
+			// Deleted and added again, or (after a refused commit)
+			// still there: keep the slot.
+			delete(gone, a.key)
+			if !a.same(s.slotSpec) {
+				p.update = append(p.update, a)
+			}
+			continue
+		}
+		p.add = append(p.add, a)
+	}
+	for k, r := range m.relogs {
+		if s, ok := m.slots[k]; ok && !gone[k] && !added[k] && !r.same(s.slotSpec) {
+			p.update = append(p.update, r)
+		}
+	}
+	for k := range gone {
+		p.del = append(p.del, m.slots[k])
+	}
+	p.count = len(m.slots) - len(p.del) + len(p.add)
+	return p
 }
 
 // commit applies the collected difference, all or nothing as far as the
@@ -255,59 +382,74 @@ func (m *MemoryMap) relog(s memory.Section) {
 func (m *MemoryMap) commit() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.err = nil
-	dels := 0
-	for _, d := range m.dels {
-		if _, ok := m.slots[d.key]; ok {
-			dels++
-		}
-	}
-	if need := len(m.slots) - dels + len(m.adds); need > m.limit {
+	p := m.plan()
+	if p.count > m.limit {
 		m.err = fmt.Errorf("kvm: the new memory map of '%s' needs %d memory slots but only %d are available; it was not applied",
-			m.as.Name(), need, m.limit)
+			m.as.Name(), p.count, m.limit)
+		m.stale = true
 		return
 	}
-	for _, d := range m.dels {
-		s, ok := m.slots[d.key]
-		if !ok {
-			continue
+	var errs []error
+	// Deletions first: they free the numbers and the guest ranges the
+	// additions may need.
+	slices.SortFunc(p.del, func(a, b *mappedSlot) int { return int(a.id) - int(b.id) })
+	for _, s := range p.del {
+		if s.flags&LogDirty != 0 {
+			errs = append(errs, m.syncSlot(s, s.mask))
 		}
 		m.ops++
-		if err := m.vm.DeleteSlot(s.id); err != nil && m.err == nil {
-			m.err = err
+		if err := m.vm.DeleteSlot(s.id); err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		delete(m.slots, d.key)
+		delete(m.slots, s.key)
 		delete(m.used, s.id)
 	}
-	for k, f := range m.flagsTo {
-		s, ok := m.slots[k]
-		if !ok || s.flags == f {
-			continue
-		}
-		m.ops++
-		if err := m.vm.SetSlot(s.id, s.key.gpa, s.host, f); err != nil {
-			if m.err == nil {
-				m.err = err
+	for _, u := range p.update {
+		s := m.slots[u.key]
+		if s.flags != u.flags {
+			if s.flags&LogDirty != 0 && u.flags&LogDirty == 0 {
+				errs = append(errs, m.syncSlot(s, s.mask))
 			}
-			continue
+			m.ops++
+			if err := m.vm.SetSlot(s.id, s.key.gpa, s.host, u.flags); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 		}
-		s.flags = f
+		s.slotSpec = u
 	}
-	for _, a := range m.adds {
-		if f, ok := m.flagsTo[a.key]; ok {
-			a.flags = f
+	slices.SortFunc(p.add, func(a, b slotSpec) int {
+		switch {
+		case a.key.gpa < b.key.gpa:
+			return -1
+		case a.key.gpa > b.key.gpa:
+			return 1
 		}
+		return 0
+	})
+	for _, a := range p.add {
 		id := m.freeID()
 		m.ops++
 		if err := m.vm.SetSlot(id, a.key.gpa, a.host, a.flags); err != nil {
-			if m.err == nil {
-				m.err = err
-			}
+			errs = append(errs, err)
 			continue
 		}
 		m.used[id] = true
 		m.slots[a.key] = &mappedSlot{id: id, slotSpec: a}
 	}
+	m.err = joinErrs(errs)
+	m.stale = m.err != nil
+}
+
+// joinErrs returns the first non-nil error of errs, nil if there is none.
+func joinErrs(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // freeID returns the lowest unused slot number.
@@ -319,61 +461,64 @@ func (m *MemoryMap) freeID() uint32 {
 	}
 }
 
+// syncSlot reads the slot's dirty log from KVM into its region's bitmaps
+// for the clients in mask. Requires m.mu.
+func (m *MemoryMap) syncSlot(s *mappedSlot, mask uint8) error {
+	bm, err := m.vm.GetDirtyLog(s.id)
+	if err != nil {
+		return err
+	}
+	for _, p := range bm.Pages() {
+		if err := s.region.MarkDirty(s.offset+p*m.page, m.page, mask); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sync reads KVM's dirty log of the section's slots into the memory
 // system's bitmaps (R-DIRTY-3).
 func (m *MemoryMap) sync(s memory.Section) {
+	specs := m.specs(s)
 	m.mu.Lock()
-	var todo []*mappedSlot
-	for _, sp := range m.specs(s) {
+	defer m.mu.Unlock()
+	for _, sp := range specs {
 		if ms, ok := m.slots[sp.key]; ok && ms.flags&LogDirty != 0 {
-			todo = append(todo, ms)
-		}
-	}
-	m.mu.Unlock()
-	for _, ms := range todo {
-		bm, err := m.vm.GetDirtyLog(ms.id)
-		if err != nil {
-			m.mu.Lock()
-			m.err = err
-			m.mu.Unlock()
-			continue
-		}
-		for _, p := range bm.Pages() {
-			_ = ms.region.MarkDirty(ms.offset+p*m.page, m.page, s.DirtyLogMask)
+			if err := m.syncSlot(ms, s.DirtyLogMask); err != nil && m.err == nil {
+				m.err = err
+			}
 		}
 	}
 }
 
 // Compare checks that the slots equal the mappable pages of the address
-// space's current view, returning a description of the first difference.
-// For tests; requires the memory system's lock.
+// space's current view, with the flags the view asks for, returning a
+// description of the differences. For tests; requires the memory system's
+// lock.
 func (m *MemoryMap) Compare() error {
-	want := map[slotKey]bool{}
-	v := m.as.View()
-	for _, fr := range v.Ranges() {
-		s := memory.Section{Space: m.as, View: v, Region: fr.Region, OffsetInRegion: fr.Offset,
-			Addr: fr.Start, Size: fr.Len(), Readonly: fr.Readonly, RomdMode: fr.RomdMode, DirtyLogMask: fr.DirtyLogMask}
-		for _, sp := range m.specs(s) {
-			want[sp.key] = true
-		}
-	}
+	want := m.wantView(m.as.View())
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var missing, extra []string
-	for k := range want {
-		if _, ok := m.slots[k]; !ok {
+	var missing, extra, flags []string
+	for k, w := range want {
+		s, ok := m.slots[k]
+		switch {
+		case !ok:
 			missing = append(missing, fmt.Sprintf("%#x+%#x", k.gpa, k.size))
+		case s.flags != w.flags:
+			flags = append(flags, fmt.Sprintf("%#x+%#x is %v, want %v", k.gpa, k.size, s.flags, w.flags))
 		}
 	}
 	for k := range m.slots {
-		if !want[k] {
+		if _, ok := want[k]; !ok {
 			extra = append(extra, fmt.Sprintf("%#x+%#x", k.gpa, k.size))
 		}
 	}
-	if len(missing)+len(extra) == 0 {
+	if len(missing)+len(extra)+len(flags) == 0 {
 		return nil
 	}
 	slices.Sort(missing)
 	slices.Sort(extra)
-	return fmt.Errorf("kvm: slots differ from the view of '%s': missing %v, extra %v", m.as.Name(), missing, extra)
+	slices.Sort(flags)
+	return fmt.Errorf("kvm: slots differ from the view of '%s': missing %v, extra %v, flags %v", m.as.Name(), missing, extra, flags)
 }
