@@ -84,6 +84,9 @@ func (s *System) forgetOwned(o *qom.Object) {
 // container and hold subregions, in any order relative to its siblings.
 func (r *Region) finalize() {
 	s := r.sys
+	if s == nil {
+		return // made by qom alone (e.g. a scratch instance): nothing to undo
+	}
 	r.enabled = false
 	s.Begin()
 	if c := r.container; c != nil {

@@ -93,20 +93,17 @@ func (mon *Monitor) qomListTypes(_ context.Context, a qmp.Args) (any, error) {
 	return out, nil
 }
 
-// typeProperties lists the properties every instance of the type has: the
-// class properties, and for concrete types also the instance properties of
-// a scratch instance, as QEMU does.
+// typeProperties lists the class properties of a type, root type first.
+// (QEMU also lists the instance properties of a scratch instance; qmem's
+// types declare theirs on the class.)
 func (mon *Monitor) typeProperties(c *qom.Class, hide map[string]bool) ([]PropertyInfo, error) {
+	var chain []*qom.Class
+	for k := c; k != nil; k = k.Parent() {
+		chain = append(chain, k)
+	}
 	var props []*qom.Property
-	if !c.Abstract() {
-		inst, err := mon.reg.New(c.TypeName())
-		if err != nil {
-			return nil, err
-		}
-		props = listOrder(inst.QOM())
-		defer inst.QOM().Unref()
-	} else {
-		props = c.Properties()
+	for i := len(chain) - 1; i >= 0; i-- {
+		props = append(props, chain[i].OwnProperties()...)
 	}
 	out := []PropertyInfo{}
 	for _, p := range props {
