@@ -4,6 +4,8 @@ import (
 	"embed"
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"sort"
 	"strings"
 
@@ -108,7 +110,13 @@ func ParseSpec(data []byte, file string) (*Spec, error) {
 	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, &SpecError{File: file, Msg: "invalid YAML: " + oneLine(err.Error())}
+		msg := oneLine(err.Error())
+		line := 0
+		if m := yamlPos.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		return nil, &SpecError{File: file, Line: line, Msg: "invalid YAML: " + msg}
 	}
 	p := &specParser{file: file}
 	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
@@ -123,6 +131,9 @@ func ParseSpec(data []byte, file string) (*Spec, error) {
 	}
 	return spec, nil
 }
+
+// yamlPos matches the "[line:column] message" of the YAML parser's errors.
+var yamlPos = regexp.MustCompile(`^\[(\d+):\d+\] (.*)$`)
 
 func oneLine(s string) string {
 	s = strings.TrimSpace(s)
