@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const corpus = "../../mtree/testdata/qemu-7.2"
+
+// run runs the command line and returns its stdout, stderr and status.
+func run(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := dispatch(args, &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+// TestCheckCorpus runs `qmem check` over every folder of the corpus: all
+// pass except arm-mps2-an505, which memory cannot build (see the mtree
+// package's corpusExceptions), and whose FAIL line says why.
+func TestCheckCorpus(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(corpus, "*", "mtree-facts.json"))
+	if err != nil || len(dirs) < 35 {
+		t.Fatalf("corpus: %d folders, %v", len(dirs), err)
+	}
+	var good []string
+	for _, f := range dirs {
+		if d := filepath.Dir(f); filepath.Base(d) != "arm-mps2-an505" {
+			good = append(good, d+"/")
+		}
+	}
+	out, _, code := run(t, append([]string{"check"}, good...)...)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if code != 0 || lines[len(lines)-1] != "34 passed, 0 failed" {
+		t.Errorf("status %d, output:\n%s", code, out)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !strings.HasPrefix(l, "ok   ") {
+			t.Errorf("line %q: expected ok", l)
+		}
+	}
+	if !strings.Contains(out, "ok   x86_64-q35-seabios-run (4 runs, 20 files)\n") || !strings.Contains(out, "ok   x86_64-pc (5 files)\n") {
+		t.Errorf("per-folder lines:\n%s", out)
+	}
+
+	out, _, code = run(t, "check", filepath.Join(corpus, "arm-mps2-an505"))
+	if code != 1 || !strings.HasPrefix(out, "FAIL arm-mps2-an505 (mtree-D.txt: build: ") ||
+		!strings.Contains(out, "would make a loop") || !strings.HasSuffix(out, "\n0 passed, 1 failed\n") {
+		t.Errorf("status %d, output:\n%s", code, out)
+	}
+}
+
+// copyDir copies the files of a corpus folder into a temporary one.
+func copyDir(t *testing.T, name string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), name)
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, err := os.ReadDir(filepath.Join(corpus, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(corpus, name, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func edit(t *testing.T, file, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s has no %q", file, old)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckOutcomes: a changed line fails with a unified diff and status
+// 1; an unusable folder is an ERROR with status 2; a folder without facts
+// says it used the defaults.
+func TestCheckOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		code  int
+		want  []string
+	}{
+		{"passes", func(*testing.T, string) {}, 0, []string{"ok   x86_64-isapc (5 files)\n", "\n1 passed, 0 failed\n"}},
+		{"a flat range differs", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "mtree-f.txt"), "(prio 0, i/o): dma-chan\n", "(prio 0, i/o): dma-chan2\n")
+		}, 1, []string{
+			"FAIL x86_64-isapc (1 of 5 files differ)\n",
+			"--- mtree-f.txt\n+++ qmem\n@@ ",
+			"-  0000000000000000-0000000000000007 (prio 0, i/o): dma-chan2\n+  0000000000000000-0000000000000007 (prio 0, i/o): dma-chan\n",
+			"\n0 passed, 1 failed\n",
+		}},
+		{"a blank line is missing", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "mtree.txt"), "\n\n", "\n")
+		}, 1, []string{"FAIL x86_64-isapc (1 of 5 files differ)\n", "--- mtree.txt\n+++ qmem\n"}},
+		{"no facts file", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "mtree-facts.json")); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, []string{"no mtree-facts.json: default facts and creation order", "\n0 passed, 1 failed\n"}},
+		{"facts of another run", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "mtree-D.txt"), "(prio 0, i/o): io\n", "(prio 0, i/o): io2\n")
+		}, 2, []string{"ERROR x86_64-isapc: ", "\n0 passed, 0 failed, 1 unusable\n"}},
+		{"no dumps", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "mtree-D.txt")); err != nil {
+				t.Fatal(err)
+			}
+		}, 2, []string{"ERROR x86_64-isapc: ", "\n0 passed, 0 failed, 1 unusable\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copyDir(t, "x86_64-isapc")
+			tc.setup(t, dir)
+			out, _, code := run(t, "check", dir)
+			if code != tc.code {
+				t.Errorf("status %d, want %d; output:\n%s", code, tc.code, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	if _, _, code := run(t, "check"); code != 2 {
+		t.Errorf("check without folders: status %d, want 2", code)
+	}
+}
