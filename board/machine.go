@@ -164,11 +164,28 @@ func (m *Machine) buildMemory(spec *Spec) error {
 	return err
 }
 
-// AddDevice creates, places and realizes a device like device_add: on any
-// error nothing is left behind. hotplug marks it as hot-plugged. Requires
-// the memory system's lock.
+// AddDevice creates, places and realizes a device like device_add, marked
+// as hot-plugged: on any error nothing is left behind. Requires the memory
+// system's lock.
+//
+// While the machine runs under KVM, a device whose memory the VM cannot map
+// (its memory slots are exhausted) is refused as well: KVM kept the old
+// memory map, and AddDevice unplugs the device again, which brings the map
+// back in line with the memory system, and returns the map's error.
 func (m *Machine) AddDevice(d *DeviceSpec) (*qom.Device, error) {
-	return m.addDevice(d, true)
+	dev, err := m.addDevice(d, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.acceleratorErr(); err != nil {
+		dev.Unparent()
+		err = fmt.Errorf("device %s: %w", d.label(), err)
+		if err2 := m.acceleratorErr(); err2 != nil {
+			return nil, fmt.Errorf("%w; after unplugging the device again: %v", err, err2)
+		}
+		return nil, err
+	}
+	return dev, nil
 }
 
 func (m *Machine) addDevice(d *DeviceSpec, hotplug bool) (*qom.Device, error) {

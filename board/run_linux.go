@@ -53,8 +53,14 @@ func (m *Machine) Run() (int, error) {
 		return 0, fmt.Errorf("%w: %v", ErrNoKVM, err)
 	}
 	defer vm.Close()
+	// The gate keeps the vCPU out of the guest while the map replaces
+	// slots, so that it never runs on a half-updated map.
+	gate := kvm.NewRunGate()
 	m.sys.Lock()
 	mm, err := vm.AttachMemory(m.Memory)
+	if err == nil {
+		mm.SetGate(gate)
+	}
 	m.sys.Unlock()
 	if err != nil {
 		return 0, err
@@ -97,7 +103,7 @@ func (m *Machine) Run() (int, error) {
 	}
 	h := &exitHandler{m: m, rd: rd}
 	for {
-		err := cpu.Run(h)
+		err := gate.Run(cpu, h)
 		if m.exitReq.Load() {
 			st, _ := m.ExitStatus()
 			return st, nil

@@ -31,6 +31,7 @@ type TestDev struct {
 	late     atomic.Uint64
 	inside   atomic.Int32  // callbacks running now
 	early    atomic.Uint64 // finalizations that found a callback running
+	finals   atomic.Uint64 // finalizations
 }
 
 func registerTestDev(reg *qom.Registry) error {
@@ -42,6 +43,7 @@ func registerTestDev(reg *qom.Registry) error {
 		},
 		InstanceFinalize: func(i qom.Instance) {
 			t := i.(*TestDev)
+			t.finals.Add(1)
 			t.dead.Store(true)
 			if t.inside.Load() != 0 {
 				t.early.Add(1)
@@ -74,6 +76,10 @@ func (t *TestDev) AfterFinalize() uint64 { return t.late.Load() }
 
 // Accesses returns the number of callbacks so far.
 func (t *TestDev) Accesses() uint64 { return t.accesses.Load() }
+
+// Finalizations returns how many times the device was finalized (0 while
+// it lives, then 1: DESIGN L6).
+func (t *TestDev) Finalizations() uint64 { return t.finals.Load() }
 
 // FinalizedWhileInside returns how many times the device was finalized
 // while one of its callbacks was running (it must stay 0: DESIGN L5).

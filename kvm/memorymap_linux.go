@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -34,12 +35,19 @@ import (
 // Before a slot that logs dirty pages is deleted or stops logging, its
 // dirty log is read into the memory system's bitmaps, so no guest write is
 // lost to a topology change.
+//
+// KVM cannot replace a slot in one step: a commit that deletes slots leaves
+// their ranges unmapped until it adds the new ones, and a vCPU that fetches
+// an instruction there fails (KVM_EXIT_INTERNAL_ERROR, emulation failure).
+// With a RunGate (SetGate) the map keeps the gate's vCPUs out of the guest
+// while it deletes and adds, as QEMU does with accel_ioctl_inhibit_begin.
 type MemoryMap struct {
 	vm    *VM
 	as    *memory.AddressSpace
 	l     *memory.Listener
 	page  uint64
-	limit int // guarded by mu
+	limit int      // guarded by mu
+	gate  *RunGate // guarded by mu
 
 	mu     sync.Mutex // guards everything below (listener calls and readers of Slots)
 	slots  map[slotKey]*mappedSlot
@@ -141,6 +149,15 @@ func (m *MemoryMap) SetLimit(n int) {
 	}
 }
 
+// SetGate makes the map hold g's vCPUs out of the guest while a commit
+// deletes slots and adds their replacements (nil: no gate). Requires the
+// memory system's lock.
+func (m *MemoryMap) SetGate(g *RunGate) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gate = g
+}
+
 // Limit returns the number of slots the map may use.
 func (m *MemoryMap) Limit() int {
 	m.mu.Lock()
@@ -189,6 +206,25 @@ func (m *MemoryMap) Slots() []SlotInfo {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GuestPhys < out[j].GuestPhys })
 	return out
+}
+
+// HasMemory reports whether the slots map every byte of [addr, addr+size):
+// what QEMU's `info mtree -f` marks with " kvm" (R-MTREEF-2). A size of 0
+// reports false.
+func (m *MemoryMap) HasMemory(addr, size uint64) bool {
+	if size == 0 {
+		return false
+	}
+	last := addr + size - 1
+	for _, s := range m.Slots() { // in address order
+		if s.GuestPhys <= addr && addr-s.GuestPhys < s.Size {
+			if s.Size-(addr-s.GuestPhys) > last-addr {
+				return true
+			}
+			addr = s.GuestPhys + s.Size
+		}
+	}
+	return false
 }
 
 func (m *MemoryMap) collect(to *[]slotSpec, s memory.Section) {
@@ -389,6 +425,10 @@ func (m *MemoryMap) commit() {
 		m.stale = true
 		return
 	}
+	if len(p.del) > 0 && m.gate != nil {
+		m.gate.inhibit()
+		defer m.gate.release()
+	}
 	var errs []error
 	// Deletions first: they free the numbers and the guest ranges the
 	// additions may need.
@@ -521,4 +561,112 @@ func (m *MemoryMap) Compare() error {
 	slices.Sort(extra)
 	slices.Sort(flags)
 	return fmt.Errorf("kvm: slots differ from the view of '%s': missing %v, extra %v, flags %v", m.as.Name(), missing, extra, flags)
+}
+
+// RunGate keeps vCPUs out of the guest while a MemoryMap replaces slots
+// (SetGate), QEMU's accel_ioctl_inhibit_begin/end: a vCPU run through the
+// gate (RunGate.Run) is inside it from the moment it may enter the guest
+// until Run returns or an exit reaches the handler; the map closes the gate,
+// kicks the vCPUs with VCPU.Stop, waits until none is inside, changes the
+// slots and opens the gate again. A vCPU whose exit handler returns while
+// the gate is closed waits before it re-enters the guest.
+//
+// Exit handlers run outside the gate, so a handler may wait for the
+// machine lock while a commit holding it waits for the gate: no deadlock.
+//
+// The kick is a Stop: Run returns ErrStopped, which callers of RunGate.Run
+// must treat as "run again unless I asked for the stop myself" (a board's
+// run loop already does, for pause and exit requests).
+type RunGate struct {
+	rw   sync.RWMutex // read-held by vCPUs inside the gate, write-held while closed
+	shut atomic.Bool  // closed, or closing
+
+	mu   sync.Mutex
+	cond *sync.Cond
+	cpus map[*VCPU]int // vCPUs in Run, so the map can kick them
+}
+
+// NewRunGate returns an open gate.
+func NewRunGate() *RunGate {
+	g := &RunGate{cpus: map[*VCPU]int{}}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+// Run runs c like VCPU.Run, through the gate. It returns what c.Run
+// returns; ErrStopped may come from the gate's kick.
+func (g *RunGate) Run(c *VCPU, h ExitHandler) error {
+	g.mu.Lock()
+	g.cpus[c]++
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		if g.cpus[c]--; g.cpus[c] == 0 {
+			delete(g.cpus, c)
+		}
+		g.mu.Unlock()
+	}()
+	g.enter()
+	defer g.rw.RUnlock()
+	return c.Run(gatedHandler{g: g, h: h})
+}
+
+// enter waits until the gate is open and read-locks it.
+func (g *RunGate) enter() {
+	for {
+		g.rw.RLock()
+		if !g.shut.Load() {
+			return
+		}
+		g.rw.RUnlock()
+		g.mu.Lock()
+		for g.shut.Load() {
+			g.cond.Wait()
+		}
+		g.mu.Unlock()
+	}
+}
+
+// inhibit closes the gate and returns once no vCPU is inside.
+func (g *RunGate) inhibit() {
+	g.mu.Lock()
+	g.shut.Store(true) // before the kicks: a vCPU kicked too early sees it in enter
+	cpus := make([]*VCPU, 0, len(g.cpus))
+	for c := range g.cpus {
+		cpus = append(cpus, c)
+	}
+	g.mu.Unlock()
+	for _, c := range cpus {
+		c.Stop()
+	}
+	g.rw.Lock()
+}
+
+// release opens the gate.
+func (g *RunGate) release() {
+	g.rw.Unlock()
+	g.mu.Lock()
+	g.shut.Store(false)
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+// gatedHandler leaves the gate for the duration of each exit.
+type gatedHandler struct {
+	g *RunGate
+	h ExitHandler
+}
+
+func (gh gatedHandler) PIO(port uint16, data []byte, write bool) error {
+	gh.g.rw.RUnlock()
+	err := gh.h.PIO(port, data, write)
+	gh.g.enter()
+	return err
+}
+
+func (gh gatedHandler) MMIO(addr uint64, data []byte, write bool) error {
+	gh.g.rw.RUnlock()
+	err := gh.h.MMIO(addr, data, write)
+	gh.g.enter()
+	return err
 }

@@ -221,14 +221,10 @@ func (m *mapMachine) step(t fataler, what string, f func()) {
 
 // flatDump prints v's ranges like `info mtree -f` prints a FlatView
 // (R-MTREEF-2): "  start-end (prio p, type): name[ @offset]", and appends
-// " kvm" to a range whose every page is mapped by a slot of mm, as QEMU
-// prints the accelerator for ranges KVM maps (item 7). mm may be nil.
+// " kvm" to a range that mm maps whole (HasMemory), as QEMU prints the
+// accelerator for ranges KVM maps (item 7). mm may be nil.
 func flatDump(v *memory.FlatView, mm *MemoryMap) string {
 	var b strings.Builder
-	var slots []SlotInfo
-	if mm != nil {
-		slots = mm.Slots()
-	}
 	for _, fr := range v.Ranges() {
 		label := fr.Region.TypeLabel()
 		if fr.Readonly {
@@ -238,26 +234,12 @@ func flatDump(v *memory.FlatView, mm *MemoryMap) string {
 		if fr.Offset != 0 {
 			fmt.Fprintf(&b, " @%016x", fr.Offset)
 		}
-		if covered(slots, fr.Start, fr.Last) {
+		if mm != nil && mm.HasMemory(fr.Start, fr.Len()) {
 			b.WriteString(" kvm")
 		}
 		b.WriteByte('\n')
 	}
 	return b.String()
-}
-
-// covered reports whether slots map every byte of [first, last].
-func covered(slots []SlotInfo, first, last uint64) bool {
-	at := first
-	for _, s := range slots { // in address order
-		if s.GuestPhys <= at && at < s.GuestPhys+s.Size {
-			if s.GuestPhys+s.Size-1 >= last {
-				return true
-			}
-			at = s.GuestPhys + s.Size
-		}
-	}
-	return false
 }
 
 // parseFlatDump reads the range lines of an `info mtree -f` text back and
@@ -732,5 +714,25 @@ func TestMemoryMapAvoidsReservedPages(t *testing.T) {
 	}
 	if err := m.mm.Compare(); err != nil {
 		t.Error(err)
+	}
+	// HasMemory: two adjacent slots cover a range across them; the hole
+	// does not.
+	m.add(t, 0xfee00000, m.ram(t, "below", 0x100000), 0)
+	for _, c := range []struct {
+		addr, size uint64
+		want       bool
+	}{
+		{0xfee00000, 0x100000, true},
+		{0xfeeff000, 0x2000, true}, // across the two slots
+		{0xfee00000, IdentityMapAddr - 0xfee00000, true},
+		{0xfee00000, IdentityMapAddr - 0xfee00000 + 1, false},
+		{IdentityMapAddr, 1, false},
+		{0xff0fffff, 1, true},
+		{0xff0fffff, 2, false},
+		{0xfee00000, 0, false},
+	} {
+		if got := m.mm.HasMemory(c.addr, c.size); got != c.want {
+			t.Errorf("HasMemory(%#x, %#x) = %v, want %v", c.addr, c.size, got, c.want)
+		}
 	}
 }

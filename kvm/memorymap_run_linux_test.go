@@ -267,3 +267,65 @@ func TestMemoryMapExhaustionKeepsGuestRunning(t *testing.T) {
 		t.Fatalf("Run = %v, want ErrStopped", err)
 	}
 }
+
+// TestRunGateKeepsGuestOffHalfUpdatedMap splits and merges the RAM slot
+// that holds the running guest's code, many times: the map replaces the
+// slot (delete, then add), and the gate keeps the vCPU out of the guest
+// meanwhile, so it never fetches an instruction from unmapped memory (which
+// KVM reports as an emulation failure).
+func TestRunGateKeepsGuestOffHalfUpdatedMap(t *testing.T) {
+	m, c, ram, _ := guestOn(t, progCount)
+	counter := func() uint32 { return atomic.LoadUint32((*uint32)(unsafe.Pointer(&ram.Host()[counterAt]))) }
+	g := NewRunGate()
+	m.sys.Lock()
+	m.mm.SetGate(g)
+	hole, err := m.sys.NewIO(nil, "hole", 0x1000, testOps)
+	m.sys.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stopping atomic.Bool
+	done := make(chan error, 1)
+	kicks := 0
+	go func() {
+		for {
+			err := g.Run(c, &recorder{})
+			if err == ErrStopped && !stopping.Load() {
+				kicks++
+				continue
+			}
+			done <- err
+			return
+		}
+	}()
+	for i := range 200 {
+		from := counter()
+		for deadline := time.Now().Add(5 * time.Second); counter() == from; time.Sleep(10 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("toggle %d: the guest made no progress", i)
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("toggle %d: Run = %v", i, err)
+			default:
+			}
+		}
+		m.sys.Lock()
+		before, ops := m.slotsNow(), m.mm.Ops()
+		if i%2 == 0 {
+			m.add(t, 0x8000, hole, 1)
+		} else if err := m.system.DelSubregion(hole); err != nil {
+			t.Fatal(err)
+		}
+		m.check(t, fmt.Sprintf("toggle %d", i), before, ops)
+		m.sys.Unlock()
+	}
+	stopping.Store(true)
+	c.Stop()
+	if err := wait(t, done); err != ErrStopped {
+		t.Fatalf("Run = %v, want ErrStopped", err)
+	}
+	if kicks < 200 {
+		t.Errorf("the gate kicked the vCPU %d times for 200 slot replacements", kicks)
+	}
+}
