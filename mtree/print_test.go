@@ -209,6 +209,18 @@ var ruleCases = []struct {
 		e.add(sys, 0x50000, io, 0)
 		e.as(sys, "memory")
 	}},
+	{"R-MTREEF-4 ranges ascending after simplification (R-DUMP-7: only flags keep them apart)", func(e *env) {
+		sys := e.container(nil, "system", size64)
+		ram := e.ram(nil, "ram", 0x4000)
+		e.add(sys, 0x10000, e.alias(nil, "lo", ram, 0, 0x1000), 0)
+		e.add(sys, 0x11000, e.alias(nil, "mid", ram, 0x1000, 0x1000), 0)
+		ro := e.alias(nil, "hi-ro", ram, 0x2000, 0x1000)
+		e.check(ro.SetReadonly(true))
+		e.add(sys, 0x12000, ro, 0)
+		e.add(sys, 0x13000, e.alias(nil, "top", ram, 0x3000, 0x1000), 0)
+		e.add(sys, 0, e.io(nil, "low", 0x100), 0)
+		e.as(sys, "memory")
+	}},
 }
 
 func ruleFile(rule string) string {
@@ -240,8 +252,9 @@ func TestRuleCases(t *testing.T) {
 }
 
 // TestRuleCasesParse: the tree variants of every rule case parse with
-// mtree/dump (-D with the -o owners) and print back byte for byte, and a
-// machine built from the parse prints the same tree variants again.
+// mtree/dump (the -D dump, owners from the -o dump: R-DUMP-6) and print back
+// byte for byte, and a machine built from the parse prints the same tree
+// variants again.
 func TestRuleCasesParse(t *testing.T) {
 	for _, c := range ruleCases {
 		t.Run(c.rule, func(t *testing.T) {
