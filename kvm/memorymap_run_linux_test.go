@@ -325,7 +325,10 @@ func TestRunGateKeepsGuestOffHalfUpdatedMap(t *testing.T) {
 	if err := wait(t, done); err != ErrStopped {
 		t.Fatalf("Run = %v, want ErrStopped", err)
 	}
-	if kicks < 200 {
+	// Every replacement kicks the vCPU once; the last kick's ErrStopped
+	// may be taken for the final stop.
+	t.Logf("the gate kicked the vCPU out of the guest %d times for 200 slot replacements", kicks)
+	if kicks < 199 {
 		t.Errorf("the gate kicked the vCPU %d times for 200 slot replacements", kicks)
 	}
 }
