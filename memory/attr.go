@@ -131,11 +131,14 @@ func (r *Region) SetAlias(target *Region, offset uint64) error {
 	}
 	s := r.sys
 	s.Begin()
-	mapped := r.container != nil
-	if mapped {
-		for a := r; a.alias != nil; a = a.alias {
-			a.alias.mappedViaAlias--
-		}
+	// R-SUB-9: every mapped alias chain through r (r's own mapping and
+	// those of the aliases that lead to r) now continues to the new target.
+	chains := r.mappedViaAlias
+	if r.container != nil {
+		chains++
+	}
+	for a := r; a.alias != nil; a = a.alias {
+		a.alias.mappedViaAlias -= chains
 	}
 	old := r.alias
 	delete(old.aliasedBy, r)
@@ -143,10 +146,8 @@ func (r *Region) SetAlias(target *Region, offset uint64) error {
 	r.alias, r.aliasOffset = target, offset
 	target.addAliasedBy(r)
 	r.takeAliasRef()
-	if mapped {
-		for a := r; a.alias != nil; a = a.alias {
-			a.alias.mappedViaAlias++
-		}
+	for a := r; a.alias != nil; a = a.alias {
+		a.alias.mappedViaAlias += chains
 	}
 	s.touch(r)
 	return s.Commit()

@@ -211,7 +211,12 @@ func cmpIoevSection(a, b ioeventfdSection) int {
 // and tells the listeners the difference (R-IOEV-2): eventfd_del forward,
 // eventfd_add reverse.
 func (as *AddressSpace) updateIoeventfds() {
-	v := as.current()
+	as.setIoeventfds(viewIoeventfds(as.current()))
+}
+
+// viewIoeventfds returns the ioeventfds active in a view, sorted. Spaces
+// sharing the view share the result, which is never modified.
+func viewIoeventfds(v *FlatView) []ioeventfdSection {
 	var next []ioeventfdSection
 	for i := range v.ranges {
 		fr := &v.ranges[i]
@@ -225,6 +230,13 @@ func (as *AddressSpace) updateIoeventfds() {
 		}
 	}
 	slices.SortFunc(next, cmpIoevSection)
+	return next
+}
+
+// setIoeventfds installs the space's new active ioeventfds (those of its
+// current view) and tells the listeners the difference.
+func (as *AddressSpace) setIoeventfds(next []ioeventfdSection) {
+	v := as.current()
 	old := as.ioeventfds
 	as.ioeventfds = next
 	ls := as.listeners

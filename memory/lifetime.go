@@ -2,6 +2,7 @@ package memory
 
 import (
 	"errors"
+	"fmt"
 
 	"qmem.dev/qmem/qom"
 )
@@ -17,8 +18,8 @@ import (
 //   - L3: a finalized region leaves its container and empties itself,
 //     whichever of a family of regions goes first (R-LIFE-4).
 //   - L4: when an owner is unrealized or unparented, its regions leave the
-//     containers of other owners and its address spaces are destroyed, in one
-//     transaction.
+//     containers of other owners, aliases of other owners stop holding it,
+//     and its address spaces are destroyed, in one transaction.
 //   - L5: every reference the topology drops (container, alias, address
 //     space, detach) is released only after a grace period, so an owner is
 //     never finalized while a reader may still be inside one of its regions.
@@ -99,9 +100,11 @@ func (r *Region) finalize() {
 		delete(r.alias.aliasedBy, r)
 		r.dropAliasRef()
 	}
-	// Aliases of other regions that still point here now render nothing
-	// (the target is disabled); make their views notice.
+	// Aliases that still point here now render nothing (the target is
+	// disabled); make their views notice. Those of other owners stop
+	// holding our owner: there is nothing left for them to show.
 	for a := range r.aliasedBy {
+		a.dropAliasRef()
 		s.touch(a)
 	}
 	s.touch(r)
@@ -122,8 +125,9 @@ func (r *Region) finalize() {
 }
 
 // detachOwner is the registry's detach hook (DESIGN L4): when o is
-// unrealized or unparented, its regions leave containers owned by others and
-// the address spaces it owns are destroyed, in one transaction. o itself is
+// unrealized or unparented, its regions leave containers owned by others,
+// aliases owned by others release the references they hold on o, and the
+// address spaces it owns are destroyed, in one transaction. o itself is
 // held until the grace period of that transaction has passed, so it cannot
 // be finalized while a reader is still inside one of its regions.
 func (s *System) detachOwner(o *qom.Object) {
@@ -136,6 +140,14 @@ func (s *System) detachOwner(o *qom.Object) {
 		if c := r.container; c != nil && c.owner != o {
 			c.detachSub(r)
 		}
+		// Aliases of other owners that target r stop holding o, as a
+		// foreign container does: otherwise two devices aliasing each
+		// other's memory would hold each other forever after both are
+		// unplugged. They keep pointing at r, which renders nothing once
+		// o's regions are finalized.
+		for a := range r.aliasedBy {
+			a.dropAliasRef()
+		}
 	}
 	for _, as := range append([]*AddressSpace(nil), os.spaces...) {
 		as.destroyLocked()
@@ -146,4 +158,25 @@ func (s *System) detachOwner(o *qom.Object) {
 	if err := s.Commit(); err != nil {
 		panic("memory: commit while detaching " + o.String() + ": " + err.Error())
 	}
+}
+
+// keepUnnamed keeps an unnamed region of an owner alive until the owner is
+// finalized (qmem's addition to R-MRQOM-2, where QEMU never frees such a
+// region). The region is held as a child of the registry's internal root:
+// that gives it no canonical path and no QOM parent (QOMParent is nil), but
+// the leak report counts it as reachable while its owner lives. The owner's
+// finalization unparents it, which finalizes it; an earlier explicit
+// Unparent does the same, once.
+func (s *System) keepUnnamed(r *Region) error {
+	holder := s.reg.InternalRoot()
+	if _, err := holder.AddChild(fmt.Sprintf("unnamed-region@%p", r), r); err != nil {
+		r.Unref()
+		return err
+	}
+	r.Unref() // the internal root's reference is its only one
+	if err := r.owner.OnFinalize(r.Unparent); err != nil {
+		r.Unparent()
+		return err
+	}
+	return nil
 }

@@ -162,8 +162,9 @@ func EscapeName(name string) string {
 // newRegion initializes a region object and places it in the QOM tree
 // (R-MRQOM-2): a named region becomes child "<escaped name>[N]" of its owner,
 // or of /machine/unattached without an owner; the tree's reference is then
-// its only one. An unnamed region has no parent; it is released when its
-// owner is finalized (qmem's addition; QEMU never frees it).
+// its only one. An unnamed region has no QOM parent: with an owner it is
+// released when its owner is finalized (qmem's addition; QEMU never frees
+// it, see keepUnnamed); without one its creator holds it.
 func (s *System) newRegion(owner qom.Instance, typeName, name string, kind Kind, size uint64) (*Region, error) {
 	var ownerObj *qom.Object
 	if owner != nil {
@@ -195,8 +196,7 @@ func (s *System) newRegion(owner qom.Instance, typeName, name string, kind Kind,
 	}
 	if name == "" {
 		if ownerObj != nil {
-			if err := ownerObj.OnFinalize(r.Unref); err != nil {
-				r.Unref()
+			if err := s.keepUnnamed(r); err != nil {
 				return nil, err
 			}
 		}
@@ -227,7 +227,12 @@ func (r *Region) Owner() *qom.Object { return r.owner }
 // QOMParent returns the object holding the region's child property: the
 // owner, /machine/unattached for a named ownerless region, nil for an unnamed
 // one (R-MRQOM-3, R-MRQOM-6).
-func (r *Region) QOMParent() *qom.Object { return r.Parent() }
+func (r *Region) QOMParent() *qom.Object {
+	if r.name == "" {
+		return nil // an owned one is kept under the internal root (keepUnnamed)
+	}
+	return r.Parent()
+}
 
 // System returns the memory system the region belongs to.
 func (r *Region) System() *System { return r.sys }

@@ -79,7 +79,84 @@ func (r *Region) checkAdd(offset uint64, sub *Region) error {
 // reaches reports whether the render walk from r (subregions and alias
 // targets) can arrive at target; it returns the path from r to target
 // (target first) or nil.
+//
+// The answer is decided by searching down from r and up from target
+// (containers and the aliases pointing at a region) in lockstep, which
+// costs twice the smaller of the two searches: adding a leaf under a
+// region that a thousand bus-master aliases point at stays cheap, and so
+// does adding a large tree under a new root. Only when there is a loop is
+// the path computed, for the error message.
 func (r *Region) reaches(target *Region) []*Region {
+	if !r.mayReach(target) {
+		return nil
+	}
+	return r.pathTo(target)
+}
+
+// mayReach is the lockstep search of reaches.
+func (r *Region) mayReach(target *Region) bool {
+	if r == target {
+		return true
+	}
+	down := search{frontier: []*Region{r}, seen: map[*Region]bool{r: true}}
+	up := search{frontier: []*Region{target}, seen: map[*Region]bool{target: true}}
+	for len(down.frontier) > 0 && len(up.frontier) > 0 {
+		if down.step(target, (*Region).renderChildren) || up.step(r, (*Region).renderParents) {
+			return true
+		}
+	}
+	return false
+}
+
+// search is one direction of mayReach: a depth-first frontier.
+type search struct {
+	frontier []*Region
+	seen     map[*Region]bool
+	buf      []*Region
+}
+
+// step expands one region of the frontier and reports whether goal is
+// among its neighbours.
+func (sr *search) step(goal *Region, neighbours func(*Region, []*Region) []*Region) bool {
+	x := sr.frontier[len(sr.frontier)-1]
+	sr.frontier = sr.frontier[:len(sr.frontier)-1]
+	sr.buf = neighbours(x, sr.buf[:0])
+	for _, y := range sr.buf {
+		if y == goal {
+			return true
+		}
+		if !sr.seen[y] {
+			sr.seen[y] = true
+			sr.frontier = append(sr.frontier, y)
+		}
+	}
+	return false
+}
+
+// renderChildren appends the regions the render walk goes to from r: its
+// alias target and its subregions.
+func (r *Region) renderChildren(out []*Region) []*Region {
+	if r.alias != nil {
+		out = append(out, r.alias)
+	}
+	return append(out, r.subregions...)
+}
+
+// renderParents appends the regions whose render walk comes to r directly:
+// its container and the aliases pointing at it.
+func (r *Region) renderParents(out []*Region) []*Region {
+	if r.container != nil {
+		out = append(out, r.container)
+	}
+	for a := range r.aliasedBy {
+		out = append(out, a)
+	}
+	return out
+}
+
+// pathTo returns the path of the render walk from r to target (target
+// first), nil when there is none.
+func (r *Region) pathTo(target *Region) []*Region {
 	seen := map[*Region]bool{}
 	var walk func(x *Region) []*Region
 	walk = func(x *Region) []*Region {

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"errors"
+	"slices"
 )
 
 // Begin opens a transaction (R-TX-1). Transactions nest; changes made inside
@@ -40,6 +41,11 @@ func (s *System) touch(r *Region) { s.touched[r] = struct{}{} }
 func (s *System) touchAll() {
 	for _, as := range s.spaces {
 		s.touched[as.root] = struct{}{}
+		// The view belongs to the flat-view root, which need not be
+		// reachable upwards from the space's root (R-FVROOT-1).
+		if r := flatViewRoot(as.root); r != nil {
+			s.touched[r] = struct{}{}
+		}
 	}
 }
 
@@ -104,6 +110,12 @@ func (s *System) commitLocked() {
 			v = s.views[root]
 		default:
 			v = s.render(root)
+			if old := s.views[root]; old != nil && slices.Equal(old.ranges, v.ranges) {
+				// The change was invisible (e.g. beneath a disabled
+				// region): keep the published view, so that its spaces'
+				// listeners hear nothing.
+				v = old
+			}
 		}
 		if root != nil {
 			newViews[root] = v
@@ -113,13 +125,24 @@ func (s *System) commitLocked() {
 		}
 	}
 	s.views = newViews
+	// The ioeventfds of a view are computed once for all its spaces.
+	ioevs := map[*FlatView][]ioeventfdSection{}
+	updateIoeventfds := func(as *AddressSpace) {
+		v := as.current()
+		next, ok := ioevs[v]
+		if !ok {
+			next = viewIoeventfds(v)
+			ioevs[v] = next
+		}
+		as.setIoeventfds(next)
+	}
 	if len(changes) == 0 {
 		s.grace.publish()
 		if ioev {
 			// R-TX-4: only ioeventfds changed; no begin/commit.
 			s.inCommit = true
 			for _, as := range s.spaces {
-				as.updateIoeventfds()
+				updateIoeventfds(as)
 			}
 			s.inCommit = false
 		}
@@ -134,25 +157,33 @@ func (s *System) commitLocked() {
 			l.Begin()
 		}
 	}
+	// R-TX-3 step 3: per space in creation order, install the view, replay
+	// the difference, then recompute the ioeventfds. The difference of a
+	// pair of views is computed once for all the spaces sharing them, and
+	// not at all when no listener hears it.
 	diffs := map[[2]*FlatView]*viewDiff{}
-	for _, c := range changes {
-		c.as.publish(c.new)
-		key := [2]*FlatView{c.old, c.new}
-		d := diffs[key]
-		if d == nil {
-			d = diffViews(c.old, c.new)
-			diffs[key] = d
-		}
-		c.as.announce(d)
-	}
-	// Published: from here on a reader that enters sees only the new views.
-	s.grace.publish()
 	for _, as := range s.spaces {
+		if len(changes) > 0 && changes[0].as == as {
+			c := changes[0]
+			changes = changes[1:]
+			as.publish(c.new)
+			if len(as.listeners) > 0 {
+				key := [2]*FlatView{c.old, c.new}
+				d := diffs[key]
+				if d == nil {
+					d = diffViews(c.old, c.new)
+					diffs[key] = d
+				}
+				as.announce(d)
+			}
+		}
 		if ioev || as.changedThisCommit {
-			as.updateIoeventfds()
+			updateIoeventfds(as)
 		}
 		as.changedThisCommit = false
 	}
+	// Published: from here on a reader that enters sees only the new views.
+	s.grace.publish()
 	for _, l := range s.listeners {
 		if l.Commit != nil {
 			l.Commit()
