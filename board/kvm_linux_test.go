@@ -346,20 +346,37 @@ func TestRemapWhileRunning(t *testing.T) {
 		}
 	}
 
+	// spinning waits until the guest has read the window 1000 times in
+	// its loop: it is in the guest, without exits, when the host switches.
+	spinning := func(off int) {
+		t.Helper()
+		word := (*uint32)(unsafe.Pointer(&b.m.RAM().Host()[counterAddr+off]))
+		for deadline := time.Now().Add(10 * time.Second); atomic.LoadUint32(word) < 1000; time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the guest does not spin: %d reads", atomic.LoadUint32(word))
+			}
+		}
+	}
+
 	b.expectReport(t, 1) // the guest sees the flash
 	b.sys.Lock()
 	if got := b.checkMap(t); got != romMap {
 		t.Errorf("info mtree -f:\n%s\nwant:\n%s", got, romMap)
 	}
 	b.sys.Unlock()
+	spinning(0)
 	flip(device.RemapRAM, ramMap)
 	spins := b.report(t, 1)
 	b.expectReport(t, 2) // the guest sees RAM
+	spinning(4)
 	flip(device.RemapROM, romMap)
 	spins2 := b.report(t, 1)
 	b.expectReport(t, 3) // the guest sees the flash again
 	b.expectExit(t, 0)
 	t.Logf("the guest read the window %d times before it saw RAM, %d before it saw the flash again", spins, spins2)
+	if spins < 1000 || spins2 < 1000 {
+		t.Errorf("the guest saw the switches after %d and %d reads; the host switched after 1000", spins, spins2)
+	}
 	b.noLeaks(t)
 }
 

@@ -4,8 +4,10 @@
  * Reports on MBOX: 1 when the window shows the flash (the host then
  * switches it to RAM), 2 when it shows RAM_PATTERN (the host switches it
  * back), 3 when it shows the flash again; after 2 and 3, MBOX_DATA carries
- * how many reads the guest made while waiting. Exit status 0, or 1 after
- * reporting an unexpected value on MBOX_DATA.
+ * how many reads the guest made while waiting. While it waits, the guest
+ * keeps that count in RAM, at COUNTER for the first wait and COUNTER+4 for
+ * the second, so the host can see it spin without an exit. Exit status 0,
+ * or 1 after reporting an unexpected value on MBOX_DATA.
  */
 	.code32
 	.text
@@ -22,6 +24,7 @@ _start:
 
 	xor %ecx, %ecx
 1:	inc %ecx
+	mov %ecx, COUNTER
 	mov REMAP_BASE, %eax
 	cmp $ROM_SIG_LO, %eax
 	je 1b
@@ -36,6 +39,7 @@ _start:
 
 	xor %ecx, %ecx
 2:	inc %ecx
+	mov %ecx, COUNTER + 4
 	mov REMAP_BASE, %eax
 	cmp $RAM_PATTERN, %eax
 	je 2b
