@@ -74,6 +74,8 @@ func (rec *recorder) listener(name string, prio int) *Listener {
 		CoalescedIODel: func(s Section, addr, size uint64) {
 			add("coalesced_del %#x+%#x", addr, size)
 		},
+		LogGlobalStart: func() error { add("log_global_start"); return nil },
+		LogGlobalStop:  func() { add("log_global_stop") },
 	}
 }
 

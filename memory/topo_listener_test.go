@@ -500,3 +500,47 @@ func TestListenerNopsOnlyForRenderedViews(t *testing.T) {
 	b.RemoveListeners()
 	c.RemoveListeners()
 }
+
+// R-LSN-8, R-TX-3, R-FVROOT-1: with global dirty tracking on, a new
+// listener hears log_global_start and log_start(0, mask) in its replay;
+// turning tracking on reaches views rendered from a region below the
+// spaces' roots (a bus master seeing system memory through its own
+// container and alias).
+func TestListenerGlobalDirty(t *testing.T) {
+	_, s := newTestSystem(t)
+	m := must[*Region](t)
+	sysmem := m(s.NewContainer(nil, "system", math.MaxUint64))
+	check(t, sysmem.AddSubregion(0, m(s.NewRAM(nil, "ram", 0x1000))))
+	check(t, sysmem.AddSubregion(0x4000, m(s.NewIO(nil, "mmio", 0x1000, nil))))
+	bm := m(s.NewContainer(nil, "bus master", math.MaxUint64))
+	check(t, bm.AddSubregion(0, m(s.NewAlias(nil, "bus master alias", sysmem, 0, math.MaxUint64))))
+	as := must[*AddressSpace](t)(s.NewAddressSpace(bm, "dma"))
+	rec := &recorder{}
+	check(t, as.AddListener(rec.listener("A", 0)))
+	rec.take()
+	check(t, s.GlobalDirtyLogStart(1))
+	expectLog(t, rec.take(),
+		"A log_global_start",
+		"A begin",
+		"A region_nop [0x0,0xfff] ram@0x0",
+		"A log_start [0x0,0xfff] ram@0x0 0->4",
+		"A region_nop [0x4000,0x4fff] mmio@0x0",
+		"A commit")
+	check(t, as.AddListener(rec.listener("B", 1)))
+	expectLog(t, rec.take(),
+		"B begin",
+		"B log_global_start",
+		"B region_add [0x0,0xfff] ram@0x0",
+		"B log_start [0x0,0xfff] ram@0x0 0->4",
+		"B region_add [0x4000,0x4fff] mmio@0x0",
+		"B commit")
+	check(t, s.GlobalDirtyLogStop(1))
+	expectLog(t, rec.take(),
+		"A begin", "B begin",
+		"A region_nop [0x0,0xfff] ram@0x0", "B region_nop [0x0,0xfff] ram@0x0",
+		"B log_stop [0x0,0xfff] ram@0x0 4->0", "A log_stop [0x0,0xfff] ram@0x0 4->0",
+		"A region_nop [0x4000,0x4fff] mmio@0x0", "B region_nop [0x4000,0x4fff] mmio@0x0",
+		"A commit", "B commit",
+		"B log_global_stop", "A log_global_stop")
+	as.RemoveListeners()
+}
