@@ -3,6 +3,7 @@
 package kvm
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -28,8 +29,10 @@ import (
 // A range whose host memory is not page-aligned with its guest address is
 // not mapped at all.
 //
-// If a commit would need more slots than the limit, none of its changes is
-// applied: the VM keeps its previous map and Err reports why. The caller
+// If a commit would need more slots than the limit, its changes are not
+// applied: the VM keeps its previous map and Err reports why. (Only the
+// slots of regions that left the view altogether are deleted even so, since
+// their host memory is freed after the view's grace period.) The caller
 // (the board) then undoes the change that needed them; the next commit
 // brings the slots back to the view, by difference again, whatever happened
 // in between.
@@ -422,11 +425,38 @@ func (m *MemoryMap) commit() {
 	defer m.mu.Unlock()
 	p := m.plan()
 	if p.count > m.limit {
-		m.err = fmt.Errorf("kvm: the new memory map of '%s' needs %d memory slots but only %d are available; it was not applied",
+		// Refused; but the slots of regions that left the view go
+		// even so: their host memory is freed once the view's grace
+		// period ends, and KVM must not map it then.
+		err := fmt.Errorf("kvm: the new memory map of '%s' needs %d memory slots but only %d are available; it was not applied",
 			m.as.Name(), p.count, m.limit)
 		m.stale = true
+		m.err = errors.Join(append([]error{err}, m.apply(slotPlan{del: m.orphans()})...)...)
 		return
 	}
+	m.err = joinErrs(m.apply(p))
+	m.stale = m.err != nil
+}
+
+// orphans returns the slots whose region has no range in the current view.
+// Requires m.mu.
+func (m *MemoryMap) orphans() []*mappedSlot {
+	live := map[*memory.Region]bool{}
+	for _, fr := range m.as.View().Ranges() {
+		live[fr.Region] = true
+	}
+	var out []*mappedSlot
+	for _, s := range m.slots {
+		if !live[s.region] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// apply carries out a plan and returns the errors of its ioctls. Requires
+// m.mu.
+func (m *MemoryMap) apply(p slotPlan) []error {
 	if len(p.del) > 0 && m.gate != nil {
 		m.gate.inhibit()
 		defer m.gate.release()
@@ -480,8 +510,7 @@ func (m *MemoryMap) commit() {
 		m.used[id] = true
 		m.slots[a.key] = &mappedSlot{id: id, slotSpec: a}
 	}
-	m.err = joinErrs(errs)
-	m.stale = m.err != nil
+	return errs
 }
 
 // joinErrs returns the first non-nil error of errs, nil if there is none.

@@ -215,9 +215,39 @@ func (m *mapMachine) step(t fataler, what string, f func()) {
 	t.Helper()
 	m.sys.Lock()
 	defer m.sys.Unlock()
-	before, ops := m.slotsNow(), m.mm.Ops()
+	before, ops, slots := m.slotsNow(), m.mm.Ops(), m.mm.Slots()
 	f()
+	if err := m.mm.Err(); err != nil && strings.Contains(err.Error(), "memory slots but only") {
+		m.checkRefused(t, what, slots, ops)
+		return
+	}
 	m.check(t, what, before, ops)
+}
+
+// checkRefused verifies the map after a commit it refused for lack of
+// slots (before: the slots until then, opsBefore: the ioctls until then):
+// the view really needs more slots than the limit, and the slots are the
+// old ones but for those whose region left the view, which were deleted.
+// Requires the lock.
+func (m *mapMachine) checkRefused(t fataler, what string, before []SlotInfo, opsBefore int) {
+	t.Helper()
+	if n := len(modelSlots(m.as.View())); n <= m.mm.Limit() {
+		t.Fatalf("%s: refused (%v) though the view needs %d slots of %d", what, m.mm.Err(), n, m.mm.Limit())
+	}
+	live := map[*memory.Region]bool{}
+	for _, fr := range m.as.View().Ranges() {
+		live[fr.Region] = true
+	}
+	var want []SlotInfo
+	for _, s := range before {
+		if live[s.Region] {
+			want = append(want, s)
+		}
+	}
+	if got := m.mm.Slots(); !slices.Equal(got, want) || m.mm.Ops()-opsBefore != len(before)-len(want) {
+		t.Fatalf("%s: refused commit left slots\n%+v\nafter %d ioctls; want\n%+v", what, got, m.mm.Ops()-opsBefore, want)
+	}
+	m.checkVM(t, what)
 }
 
 // infoMtreeF returns `info mtree -f` as package mtree prints it, with
@@ -409,9 +439,10 @@ func TestMemoryMapMatchesFlatView(t *testing.T) {
 func TestMemoryMapFollowsRandomTopology(t *testing.T) {
 	newTestVM(t) // skips without KVM
 	aligned := guestMem(t, 0x8000)
-	var checks, commits, ioctls, peak int
+	var checks, commits, ioctls, peak, refused int
 	defer func() {
-		t.Logf("%d topologies, %d checked commits, %d slot ioctls, at most %d slots", checks, commits, ioctls, peak)
+		t.Logf("%d topologies, %d checked commits (%d refused for lack of slots), %d slot ioctls, at most %d slots",
+			checks, commits, refused, ioctls, peak)
 	}()
 	rapid.Check(t, func(rt *rapid.T) {
 		checks++
@@ -421,6 +452,9 @@ func TestMemoryMapFollowsRandomTopology(t *testing.T) {
 		}
 		defer vm.Close()
 		m := newMapMachine(rt, vm)
+		if limit := rapid.SampledFrom([]int{0, 2, 3, 4, 6}).Draw(rt, "limit"); limit > 0 {
+			m.mm.SetLimit(limit)
+		}
 		s := m.sys
 		s.Lock()
 		ram0 := m.ram(rt, "ram0", 0x100000)
@@ -540,6 +574,9 @@ func TestMemoryMapFollowsRandomTopology(t *testing.T) {
 				}
 				log = append(log, ops[rapid.IntRange(0, len(ops)-1).Draw(rt, "op")]())
 			})
+			if m.mm.Err() != nil {
+				refused++
+			}
 		}
 		commits += steps
 		ioctls += m.mm.Ops()
@@ -700,8 +737,39 @@ func TestMemoryMapSlotLimit(t *testing.T) {
 	m.mm.SetLimit(4)
 	_ = ram.SetLogVGA(false)
 	m.check(t, "limit raised", before, ops)
+	// A refused commit still deletes the slot of a region that left the
+	// view: its memory will be freed.
+	before, ops = m.slotsNow(), m.mm.Ops()
+	m.sys.Begin()
+	ram2 := m.system.Subregions()[0]
+	for _, r := range m.system.Subregions() {
+		if r.Name() == "ram2" {
+			ram2 = r
+		}
+	}
+	_ = m.system.DelSubregion(ram2)
+	m.add(t, 0x600000, m.ram(t, "c", 0x1000), 0)
+	m.add(t, 0x700000, m.ram(t, "d", 0x1000), 0)
+	_ = m.sys.Commit()
+	if err := m.mm.Err(); err == nil || !strings.Contains(err.Error(), "needs 5 memory slots but only 4 are available") {
+		t.Errorf("Err = %v, want the slot budget error", err)
+	}
+	want := maps.Clone(before)
+	for k := range want {
+		if k.gpa == 0x200000 {
+			delete(want, k)
+		}
+	}
+	if got := m.slotsNow(); len(want) != len(before)-1 || !maps.Equal(got, want) || m.mm.Ops() != ops+1 {
+		t.Errorf("slots after a refused commit that removed ram2: %v after %d ioctls; want %v after 1", got, m.mm.Ops()-ops, want)
+	}
+	m.checkVM(t, "after the refused commit")
+	m.mm.SetLimit(5)
+	_ = ram.SetLogVGA(true) // any commit catches up
+	m.check(t, "caught up", want, ops+1)
+
 	m.mm.SetLimit(1 << 30) // ignored: more than KVM has
-	if m.mm.Limit() != 4 {
+	if m.mm.Limit() != 5 {
 		t.Errorf("Limit = %d after an impossible SetLimit", m.mm.Limit())
 	}
 }
