@@ -688,16 +688,17 @@ type gatedHandler struct {
 	h ExitHandler
 }
 
+// PIO and MMIO enter the gate again by defer, so that a panicking handler
+// leaves the gate as Run's own defer expects it.
+
 func (gh gatedHandler) PIO(port uint16, data []byte, write bool) error {
 	gh.g.rw.RUnlock()
-	err := gh.h.PIO(port, data, write)
-	gh.g.enter()
-	return err
+	defer gh.g.enter()
+	return gh.h.PIO(port, data, write)
 }
 
 func (gh gatedHandler) MMIO(addr uint64, data []byte, write bool) error {
 	gh.g.rw.RUnlock()
-	err := gh.h.MMIO(addr, data, write)
-	gh.g.enter()
-	return err
+	defer gh.g.enter()
+	return gh.h.MMIO(addr, data, write)
 }

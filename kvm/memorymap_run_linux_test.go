@@ -332,3 +332,38 @@ func TestRunGateKeepsGuestOffHalfUpdatedMap(t *testing.T) {
 		t.Errorf("the gate kicked the vCPU %d times for 200 slot replacements", kicks)
 	}
 }
+
+// panicker is an ExitHandler that panics.
+type panicker struct{}
+
+func (panicker) PIO(uint16, []byte, bool) error  { panic("device bug") }
+func (panicker) MMIO(uint64, []byte, bool) error { panic("device bug") }
+
+// TestRunGateSurvivesHandlerPanic: a handler that panics through the gate
+// leaves it usable: the vCPU runs through it again and the map can close it.
+func TestRunGateSurvivesHandlerPanic(t *testing.T) {
+	m, c, _, h := guestOn(t, progUnaligned) // its first access exits
+	g := NewRunGate()
+	m.sys.Lock()
+	m.mm.SetGate(g)
+	window, _ := m.sys.NewAlias(nil, "window", m.ram(t, "odd", 0x4000), 0x800, 0x3000)
+	m.add(t, 0x10800, window, 0)
+	m.sys.Unlock()
+	func() {
+		defer func() {
+			if r := recover(); r != "device bug" {
+				t.Fatalf("recovered %v", r)
+			}
+		}()
+		_ = g.Run(c, panicker{})
+	}()
+	m.sys.Lock()
+	if err := m.system.DelSubregion(window); err != nil { // deletes a slot: closes the gate
+		t.Fatal(err)
+	}
+	m.sys.Unlock()
+	var ee *ExitError
+	if err := g.Run(c, h); !errors.As(err, &ee) || ee.Reason != ExitHLT {
+		t.Fatalf("Run through the gate after a panic = %v, want HLT", err)
+	}
+}
