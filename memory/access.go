@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -8,10 +9,14 @@ import (
 
 // The access path (A.13-A.16): reads and writes through an address space.
 // A Reader loads the space's published view with one atomic load, finds the
-// range (last hit first, then a binary search over the range starts), and
-// either copies host memory or calls the region's ops. It takes no lock,
-// makes no shared atomic write (dirty logging aside, and only for the first
-// write to a clean page) and allocates nothing.
+// range (last hit first, then a branch-free binary search over the range
+// starts), and either copies host memory or calls the region's ops. It
+// takes no lock, makes no shared atomic write (dirty logging aside, and only
+// for the first write to a clean page) and allocates nothing.
+//
+// The view is loaded once per access, as QEMU does (address_space_read
+// takes one flat view for the whole buffer); an IOMMU hop loads the view of
+// the space it leads to.
 
 // Read reads len(buf) bytes at addr of as (R-ACC-3). The result is the OR
 // of every step's result; bytes of failed steps read as zero (or what the
@@ -21,7 +26,25 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) R
 		return OK
 	}
 	rd.Enter()
-	res := rd.read(as, addr, buf, attrs)
+	v := as.view.Load()
+	// Fast paths in the range of the last hit: the whole buffer in direct
+	// RAM (R-ACC-4), or one MMIO step.
+	if e := rd.hit(v, addr); e != nil {
+		if off := addr - e.start; uint64(len(buf))-1 <= e.span-off {
+			if e.rmem != nil {
+				ramLoad(buf, e.rmem, off)
+				rd.Exit()
+				return OK
+			}
+			if e.mr != nil && !attrs.Memory {
+				if res, ok := rd.mmioReadOne(e.mr, e.roff+off, buf, attrs); ok {
+					rd.Exit()
+					return res
+				}
+			}
+		}
+	}
+	res := rd.read(v, addr, buf, attrs)
 	rd.Exit()
 	return res
 }
@@ -32,55 +55,127 @@ func (rd *Reader) Write(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) 
 		return OK
 	}
 	rd.Enter()
-	res := rd.write(as, addr, buf, attrs)
+	v := as.view.Load()
+	if e := rd.hit(v, addr); e != nil {
+		if off := addr - e.start; uint64(len(buf))-1 <= e.span-off {
+			if e.wmem != nil {
+				ramStore(e.wmem, off, buf)
+				if e.mask != 0 {
+					e.block.markDirty(e.roff+off, uint64(len(buf)), e.mask) // R-DIRTY-5
+				}
+				rd.Exit()
+				return OK
+			}
+			if e.mr != nil && e.rmem == nil && !attrs.Memory {
+				if res, ok := rd.mmioWriteOne(e.mr, e.roff+off, buf, attrs); ok {
+					rd.Exit()
+					return res
+				}
+			}
+		}
+	}
+	res := rd.write(v, addr, buf, attrs)
 	rd.Exit()
 	return res
 }
 
-// translate resolves addr of as to a flat range (nil: unassigned), the
-// offset in its region, the address in the range's view, and a bound on
-// the step length set by IOMMU pages (R-ACC-1, R-IOMMU-1).
-func (rd *Reader) translate(as *AddressSpace, addr uint64, write bool, attrs Attrs) (fr *FlatRange, off, xaddr, limit uint64) {
-	v := as.view.Load()
-	limit = ^uint64(0)
+// mmioReadOne performs a buffer read that is a single MMIO step of mr at
+// offset off (R-SIZE-1 gives the whole buffer); ok is false when it is not.
+func (rd *Reader) mmioReadOne(mr *Region, off uint64, buf []byte, attrs Attrs) (Result, bool) {
+	n := uint64(len(buf))
+	if n > 8 || uint64(accessSize(mr.ops, n, off)) != n {
+		return 0, false
+	}
+	rd.sys.prepareMMIO(mr)
+	x, res := rd.dispatchRead(mr, off, uint(n), attrs)
+	putValue(buf, x, mr.ops.bigEndian())
+	return res, true
+}
+
+// mmioWriteOne is mmioReadOne for writes.
+func (rd *Reader) mmioWriteOne(mr *Region, off uint64, buf []byte, attrs Attrs) (Result, bool) {
+	n := uint64(len(buf))
+	if n > 8 || uint64(accessSize(mr.ops, n, off)) != n {
+		return 0, false
+	}
+	rd.sys.prepareMMIO(mr)
+	return rd.dispatchWrite(mr, off, getValue(buf, mr.ops.bigEndian()), uint(n), attrs), true
+}
+
+// xlat is the result of translating one address (R-ACC-1).
+type xlat struct {
+	mr    *Region        // the leaf; the unassigned region when nothing is there
+	e     *dispatchEntry // the range's dispatch entry, nil for unassigned
+	off   uint64         // offset in mr
+	xaddr uint64         // the address in the view the range belongs to
+	limit uint64         // bound on the step length set by IOMMU pages
+}
+
+// maxIOMMUHops bounds translation chains (an IOMMU whose target space
+// leads back into it): the access then finds nothing.
+const maxIOMMUHops = 16
+
+// translate resolves addr of view v (R-ACC-1), walking through IOMMU
+// regions into their target spaces (R-IOMMU-1). The common case, the range
+// of the reader's last hit, is a few instructions (hit).
+func (rd *Reader) translate(v *FlatView, addr uint64, write bool, attrs Attrs) xlat {
+	if e := rd.hit(v, addr); e != nil && e.mr != nil {
+		return xlat{mr: e.mr, e: e, off: e.roff + (addr - e.start), xaddr: addr, limit: ^uint64(0)}
+	}
+	return rd.translateSlow(v, addr, write, attrs)
+}
+
+// hit returns the dispatch entry of the reader's last hit when v is still
+// its view and addr lies in the range, else nil.
+func (rd *Reader) hit(v *FlatView, addr uint64) *dispatchEntry {
+	if v == rd.view {
+		if e := &v.disp[rd.idx]; addr-e.start <= e.span {
+			return e
+		}
+	}
+	return nil
+}
+
+func (rd *Reader) translateSlow(v *FlatView, addr uint64, write bool, attrs Attrs) xlat {
+	limit := ^uint64(0)
 	for hops := 0; ; hops++ {
-		fr = rd.find(v, addr)
-		if fr == nil {
-			return nil, addr, addr, limit
+		i := rd.find(v, addr)
+		if i < 0 {
+			return xlat{mr: rd.sys.unassigned, off: addr, xaddr: addr, limit: limit}
 		}
-		off = fr.Offset + (addr - fr.Start)
-		if fr.Region.kind != KindIOMMU {
-			return fr, off, addr, limit
+		e := &v.disp[i]
+		off := e.roff + (addr - e.start)
+		if e.mr != nil {
+			return xlat{mr: e.mr, e: e, off: off, xaddr: addr, limit: limit}
 		}
-		if hops == 16 {
-			return nil, addr, addr, limit // a translation loop: unassigned
+		mr := v.ranges[i].Region // an IOMMU region
+		if hops == maxIOMMUHops {
+			return xlat{mr: rd.sys.unassigned, off: off, xaddr: addr, limit: limit}
 		}
-		e, ok := rd.iommuTranslate(fr.Region, off, write, attrs)
-		if !ok || e.Target == nil {
-			return nil, addr, addr, limit
+		te, ok := rd.iommuTranslate(mr, off, write, attrs)
+		if !ok || te.Target == nil {
+			// QEMU returns io_mem_unassigned with the IOMMU offset.
+			return xlat{mr: rd.sys.unassigned, off: off, xaddr: addr, limit: limit}
 		}
-		next := (e.TranslatedAddr &^ e.AddrMask) | (off & e.AddrMask)
-		if page := (next | e.AddrMask) - next + 1; page != 0 && page < limit {
+		next := (te.TranslatedAddr &^ te.AddrMask) | (off & te.AddrMask)
+		if page := (next | te.AddrMask) - next + 1; page != 0 && page < limit {
 			limit = page
 		}
-		v, addr = e.Target.view.Load(), next
+		v, addr = te.Target.view.Load(), next
 	}
 }
 
-// find returns the range of v containing addr, or nil, trying the range of
-// the reader's previous access first.
-func (rd *Reader) find(v *FlatView, addr uint64) *FlatRange {
-	if v == rd.lastView {
-		if fr := &v.ranges[rd.lastRange]; addr-fr.Start <= fr.Last-fr.Start {
-			return fr
-		}
+// find returns the index of the range of v containing addr, or -1, trying
+// the range of the reader's previous access first.
+func (rd *Reader) find(v *FlatView, addr uint64) int {
+	if rd.hit(v, addr) != nil {
+		return rd.idx
 	}
 	i := v.lookup(addr)
-	if i < 0 {
-		return nil
+	if i >= 0 {
+		rd.view, rd.idx = v, i
 	}
-	rd.lastView, rd.lastRange = v, i
-	return &v.ranges[i]
+	return i
 }
 
 // readDirect reports whether reads of the range copy host memory (R-ACC-4).
@@ -101,29 +196,52 @@ func (fr *FlatRange) writeDirect(attrs Attrs) bool {
 	return !fr.leafReadonly && fr.Region.kind != KindROMDevice
 }
 
-func (rd *Reader) read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) Result {
+// direct reports whether the step copies host memory (R-ACC-4): a direct
+// range, for writes one that is writable or a debug access.
+func (t *xlat) direct(write bool, attrs Attrs) bool {
+	if t.e == nil || t.e.rmem == nil {
+		return false
+	}
+	return !write || t.e.wmem != nil || attrs.Debug
+}
+
+// directLen is how many of n bytes at t.xaddr the direct range holds.
+func (t *xlat) directLen(n uint64) uint64 {
+	return min(n, t.e.span-(t.xaddr-t.e.start)+1) // R-ACC-2
+}
+
+// refuseNonRAM is R-ACC-5: with attrs.Memory, a step whose leaf is not RAM
+// (RAM, ROM, RAM device) is refused. QEMU checks each step before anything
+// else, with the step's unclamped length, which for a non-RAM leaf is the
+// rest of the buffer (up to an IOMMU page).
+func (rd *Reader) refuseNonRAM(t *xlat, n uint64, write bool, attrs Attrs) bool {
+	if !attrs.Memory || t.mr.IsRAM() {
+		return false
+	}
+	rd.nonRAMAccess(t.mr, t.off, n, write)
+	return true
+}
+
+func (rd *Reader) read(v *FlatView, addr uint64, buf []byte, attrs Attrs) Result {
 	var res Result
 	for len(buf) > 0 {
-		fr, off, xaddr, limit := rd.translate(as, addr, false, attrs)
-		n := min(uint64(len(buf)), limit)
+		t := rd.translate(v, addr, false, attrs)
+		n := min(uint64(len(buf)), t.limit)
 		var l uint64
-		if fr != nil && fr.readDirect() {
-			l = min(n, fr.Last-xaddr+1) // R-ACC-2
-			ramLoad(buf[:l], fr.Region.ram.mem, off)
-		} else {
-			mr := as.sys.unassigned
-			if fr != nil {
-				mr = fr.Region
-			}
-			l = uint64(accessSize(mr.ops, n, off)) // R-SIZE-1
-			var v uint64
-			var r Result
-			if attrs.Memory && fr != nil {
-				r = AccessError // R-ACC-5
-			} else {
-				v, r = rd.dispatchRead(mr, off, uint(l), attrs)
-			}
-			putValue(buf[:l], v, mr.ops.bigEndian())
+		switch {
+		case rd.refuseNonRAM(&t, n, false, attrs):
+			l = n
+			clear(buf[:l])
+			res |= AccessError
+		case t.direct(false, attrs):
+			l = t.directLen(n)
+			ramLoad(buf[:l], t.e.rmem, t.xaddr-t.e.start)
+		default:
+			mr := t.mr
+			rd.sys.prepareMMIO(mr)
+			l = uint64(accessSize(mr.ops, n, t.off)) // R-SIZE-1
+			x, r := rd.dispatchRead(mr, t.off, uint(l), attrs)
+			putValue(buf[:l], x, mr.ops.bigEndian())
 			res |= r
 		}
 		buf = buf[l:]
@@ -132,29 +250,28 @@ func (rd *Reader) read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) R
 	return res
 }
 
-func (rd *Reader) write(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) Result {
+func (rd *Reader) write(v *FlatView, addr uint64, buf []byte, attrs Attrs) Result {
 	var res Result
 	for len(buf) > 0 {
-		fr, off, xaddr, limit := rd.translate(as, addr, true, attrs)
-		n := min(uint64(len(buf)), limit)
+		t := rd.translate(v, addr, true, attrs)
+		n := min(uint64(len(buf)), t.limit)
 		var l uint64
-		if fr != nil && fr.writeDirect(attrs) {
-			l = min(n, fr.Last-xaddr+1)
-			ramStore(fr.Region.ram.mem, off, buf[:l])
-			if fr.DirtyLogMask != 0 {
-				fr.Region.ram.markDirty(off, l, fr.DirtyLogMask) // R-DIRTY-5
+		switch {
+		case rd.refuseNonRAM(&t, n, true, attrs):
+			l = n
+			res |= AccessError
+		case t.direct(true, attrs):
+			l = t.directLen(n)
+			o := t.xaddr - t.e.start
+			ramStore(t.e.rmem, o, buf[:l])
+			if t.e.mask != 0 {
+				t.e.block.markDirty(t.e.roff+o, l, t.e.mask) // R-DIRTY-5
 			}
-		} else {
-			mr := as.sys.unassigned
-			if fr != nil {
-				mr = fr.Region
-			}
-			l = uint64(accessSize(mr.ops, n, off))
-			if attrs.Memory && fr != nil {
-				res |= AccessError
-			} else {
-				res |= rd.dispatchWrite(mr, off, getValue(buf[:l], mr.ops.bigEndian()), uint(l), attrs)
-			}
+		default:
+			mr := t.mr
+			rd.sys.prepareMMIO(mr)
+			l = uint64(accessSize(mr.ops, n, t.off))
+			res |= rd.dispatchWrite(mr, t.off, getValue(buf[:l], mr.ops.bigEndian()), uint(l), attrs)
 		}
 		buf = buf[l:]
 		addr += l
@@ -165,7 +282,8 @@ func (rd *Reader) write(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) 
 // Load is a typed load of size bytes (1, 2, 4 or 8) with byte order e
 // (address_space_ld*, R-ACC-7): one translation; host memory when the whole
 // access lies in a direct range, otherwise ONE dispatch of the full width,
-// whose validity alone decides (no splitting).
+// whose validity alone decides (no splitting). Like QEMU's typed helpers it
+// does not apply R-ACC-5 (Attrs.Memory).
 //
 // A size other than 1, 2, 4 or 8 is refused with AccessError.
 func (rd *Reader) Load(as *AddressSpace, addr uint64, size uint, e Endianness, attrs Attrs) (uint64, Result) {
@@ -173,84 +291,141 @@ func (rd *Reader) Load(as *AddressSpace, addr uint64, size uint, e Endianness, a
 		return 0, AccessError
 	}
 	rd.Enter()
-	v, res := rd.load(as, addr, size, e, attrs)
-	rd.Exit()
-	return v, res
-}
-
-func (rd *Reader) load(as *AddressSpace, addr uint64, size uint, e Endianness, attrs Attrs) (uint64, Result) {
-	fr, off, xaddr, limit := rd.translate(as, addr, false, attrs)
-	if fr != nil && fr.readDirect() && fr.Last-xaddr >= uint64(size-1) && limit >= uint64(size) {
-		var b [8]byte
-		ramLoad(b[:size], fr.Region.ram.mem, off)
-		return getValue(b[:size], e == BigEndian), OK
-	}
-	mr := as.sys.unassigned
-	if fr != nil {
-		mr = fr.Region
-		if attrs.Memory {
-			return 0, AccessError
+	v := as.view.Load()
+	if d := rd.hit(v, addr); d != nil && d.rmem != nil {
+		if off := addr - d.start; uint64(size)-1 <= d.span-off {
+			x := loadValue(d.rmem, off, size, e == BigEndian)
+			rd.Exit()
+			return x, OK
 		}
 	}
-	v, res := rd.dispatchRead(mr, off, size, attrs)
-	if (e == BigEndian) != mr.ops.bigEndian() {
-		v = swapN(v, size)
+	x, res := rd.load(v, addr, size, e, attrs)
+	rd.Exit()
+	return x, res
+}
+
+func (rd *Reader) load(v *FlatView, addr uint64, size uint, e Endianness, attrs Attrs) (uint64, Result) {
+	t := rd.translate(v, addr, false, attrs)
+	if t.direct(false, attrs) && t.limit >= uint64(size) && t.directLen(uint64(size)) == uint64(size) {
+		return loadValue(t.e.rmem, t.xaddr-t.e.start, size, e == BigEndian), OK
 	}
-	return v & sizeMask(size), res
+	// Not direct, or straddling the end of the range or of an IOMMU page:
+	// one dispatch to the leaf, even a RAM leaf, whose ops are the
+	// unassigned ones (R-ACC-7's quirk).
+	mr := t.mr
+	rd.sys.prepareMMIO(mr)
+	x, res := rd.dispatchRead(mr, t.off, size, attrs)
+	if (e == BigEndian) != mr.ops.bigEndian() {
+		x = swapN(x, size) // R-END-2
+	}
+	return x & sizeMask(size), res
 }
 
 // Store is a typed store (address_space_st*, R-ACC-7).
-func (rd *Reader) Store(as *AddressSpace, addr uint64, size uint, v uint64, e Endianness, attrs Attrs) Result {
+func (rd *Reader) Store(as *AddressSpace, addr uint64, size uint, x uint64, e Endianness, attrs Attrs) Result {
 	if !validSize(size) {
 		return AccessError
 	}
 	rd.Enter()
-	res := rd.store(as, addr, size, v, e, attrs)
+	v := as.view.Load()
+	if d := rd.hit(v, addr); d != nil && d.wmem != nil {
+		if off := addr - d.start; uint64(size)-1 <= d.span-off {
+			storeValue(d.wmem, off, size, x, e == BigEndian)
+			if d.mask != 0 {
+				d.block.markDirty(d.roff+off, uint64(size), d.mask)
+			}
+			rd.Exit()
+			return OK
+		}
+	}
+	res := rd.store(v, addr, size, x, e, attrs)
 	rd.Exit()
 	return res
 }
 
-func (rd *Reader) store(as *AddressSpace, addr uint64, size uint, v uint64, e Endianness, attrs Attrs) Result {
-	fr, off, xaddr, limit := rd.translate(as, addr, true, attrs)
-	if fr != nil && fr.writeDirect(attrs) && fr.Last-xaddr >= uint64(size-1) && limit >= uint64(size) {
-		var b [8]byte
-		putValue(b[:size], v, e == BigEndian)
-		ramStore(fr.Region.ram.mem, off, b[:size])
-		if fr.DirtyLogMask != 0 {
-			fr.Region.ram.markDirty(off, uint64(size), fr.DirtyLogMask)
+func (rd *Reader) store(v *FlatView, addr uint64, size uint, x uint64, e Endianness, attrs Attrs) Result {
+	t := rd.translate(v, addr, true, attrs)
+	if t.direct(true, attrs) && t.limit >= uint64(size) && t.directLen(uint64(size)) == uint64(size) {
+		o := t.xaddr - t.e.start
+		storeValue(t.e.rmem, o, size, x, e == BigEndian)
+		if t.e.mask != 0 {
+			t.e.block.markDirty(t.e.roff+o, uint64(size), t.e.mask)
 		}
 		return OK
 	}
-	mr := as.sys.unassigned
-	if fr != nil {
-		mr = fr.Region
-		if attrs.Memory {
-			return AccessError
-		}
-	}
+	mr := t.mr
+	rd.sys.prepareMMIO(mr)
 	if (e == BigEndian) != mr.ops.bigEndian() {
-		v = swapN(v, size)
+		x = swapN(x, size)
 	}
-	return rd.dispatchWrite(mr, off, v&sizeMask(size), size, attrs)
+	return rd.dispatchWrite(mr, t.off, x&sizeMask(size), size, attrs)
 }
 
 func validSize(size uint) bool { return size == 1 || size == 2 || size == 4 || size == 8 }
 
+// loadValue reads size bytes of host memory at off as a value of the given
+// byte order.
+func loadValue(mem []byte, off uint64, size uint, big bool) uint64 {
+	var b [8]byte
+	ramLoad(b[:size], mem, off)
+	return getValue(b[:size], big)
+}
+
+// storeValue writes the low size bytes of x at off in the given byte order.
+func storeValue(mem []byte, off uint64, size uint, x uint64, big bool) {
+	var b [8]byte
+	putValue(b[:size], x, big)
+	ramStore(mem, off, b[:size])
+}
+
 // putValue stores the low len(b) bytes of v in b, big-endian or
 // little-endian: a device value as the bytes it stands for (R-END-2).
 func putValue(b []byte, v uint64, big bool) {
-	n := len(b)
-	for i := 0; i < n; i++ {
-		if big {
-			b[n-1-i] = byte(v >> (8 * i))
-		} else {
-			b[i] = byte(v >> (8 * i))
+	switch {
+	case len(b) == 1:
+		b[0] = byte(v)
+	case len(b) == 2 && !big:
+		binary.LittleEndian.PutUint16(b, uint16(v))
+	case len(b) == 2:
+		binary.BigEndian.PutUint16(b, uint16(v))
+	case len(b) == 4 && !big:
+		binary.LittleEndian.PutUint32(b, uint32(v))
+	case len(b) == 4:
+		binary.BigEndian.PutUint32(b, uint32(v))
+	case len(b) == 8 && !big:
+		binary.LittleEndian.PutUint64(b, v)
+	case len(b) == 8:
+		binary.BigEndian.PutUint64(b, v)
+	default:
+		n := len(b)
+		for i := 0; i < n; i++ {
+			if big {
+				b[n-1-i] = byte(v >> (8 * i))
+			} else {
+				b[i] = byte(v >> (8 * i))
+			}
 		}
 	}
 }
 
 // getValue is the inverse of putValue.
 func getValue(b []byte, big bool) uint64 {
+	switch {
+	case len(b) == 1:
+		return uint64(b[0])
+	case len(b) == 2 && !big:
+		return uint64(binary.LittleEndian.Uint16(b))
+	case len(b) == 2:
+		return uint64(binary.BigEndian.Uint16(b))
+	case len(b) == 4 && !big:
+		return uint64(binary.LittleEndian.Uint32(b))
+	case len(b) == 4:
+		return uint64(binary.BigEndian.Uint32(b))
+	case len(b) == 8 && !big:
+		return binary.LittleEndian.Uint64(b)
+	case len(b) == 8:
+		return binary.BigEndian.Uint64(b)
+	}
 	var v uint64
 	n := len(b)
 	for i := 0; i < n; i++ {
@@ -263,61 +438,67 @@ func getValue(b []byte, big bool) uint64 {
 	return v
 }
 
-// ramLoad copies host memory into dst. Naturally aligned accesses of 2, 4
-// and 8 bytes are single loads, so a concurrent aligned store is never seen
-// half done.
+// ramLoad copies host memory at off into dst. Naturally aligned accesses
+// of 4 and 8 bytes are single atomic loads, so a concurrent aligned store is
+// never seen half done (and the race detector knows they are atomic).
+// Alignment is that of the host address: host memory of RAM is page
+// aligned, so it is the guest's alignment.
 func ramLoad(dst, mem []byte, off uint64) {
-	p := unsafe.Pointer(&mem[off])
+	src := mem[off:][:len(dst)]
+	p := unsafe.Pointer(unsafe.SliceData(src))
 	switch len(dst) {
 	case 8:
-		if off&7 == 0 {
-			v := atomic.LoadUint64((*uint64)(p))
-			*(*uint64)(unsafe.Pointer(&dst[0])) = v
+		if uintptr(p)&7 == 0 {
+			binary.NativeEndian.PutUint64(dst, atomic.LoadUint64((*uint64)(p)))
 			return
 		}
 	case 4:
-		if off&3 == 0 {
-			v := atomic.LoadUint32((*uint32)(p))
-			*(*uint32)(unsafe.Pointer(&dst[0])) = v
-			return
-		}
-	case 2:
-		if off&1 == 0 {
-			*(*uint16)(unsafe.Pointer(&dst[0])) = *(*uint16)(p)
+		if uintptr(p)&3 == 0 {
+			binary.NativeEndian.PutUint32(dst, atomic.LoadUint32((*uint32)(p)))
 			return
 		}
 	}
-	copy(dst, mem[off:])
+	copy(dst, src)
 }
 
-// ramStore copies src into host memory; aligned 2, 4 and 8 byte stores are
-// single stores.
+// ramStore copies src into host memory at off; aligned 4 and 8 byte stores
+// are single atomic stores.
 func ramStore(mem []byte, off uint64, src []byte) {
-	p := unsafe.Pointer(&mem[off])
+	dst := mem[off:][:len(src)]
+	p := unsafe.Pointer(unsafe.SliceData(dst))
 	switch len(src) {
 	case 8:
-		if off&7 == 0 {
-			atomic.StoreUint64((*uint64)(p), *(*uint64)(unsafe.Pointer(&src[0])))
+		if uintptr(p)&7 == 0 {
+			atomic.StoreUint64((*uint64)(p), binary.NativeEndian.Uint64(src))
 			return
 		}
 	case 4:
-		if off&3 == 0 {
-			atomic.StoreUint32((*uint32)(p), *(*uint32)(unsafe.Pointer(&src[0])))
-			return
-		}
-	case 2:
-		if off&1 == 0 {
-			*(*uint16)(p) = *(*uint16)(unsafe.Pointer(&src[0]))
+		if uintptr(p)&3 == 0 {
+			atomic.StoreUint32((*uint32)(p), binary.NativeEndian.Uint32(src))
 			return
 		}
 	}
-	copy(mem[off:], src)
+	copy(dst, src)
 }
 
 // readerPool lends readers to the AddressSpace convenience methods.
 type readerPool struct {
 	mu   sync.Mutex
 	free []*Reader
+	// inCallback counts the MMIO callbacks borrowed readers are inside
+	// (maxBorrowedNest).
+	inCallback atomic.Int32
+}
+
+// maxPooled is how many idle readers the pool keeps registered.
+const maxPooled = 64
+
+func (p *readerPool) enterCallback() bool {
+	if p.inCallback.Add(1) > maxBorrowedNest {
+		p.inCallback.Add(-1)
+		return false
+	}
+	return true
 }
 
 func (s *System) borrowReader() *Reader {
@@ -330,14 +511,27 @@ func (s *System) borrowReader() *Reader {
 		return rd
 	}
 	p.mu.Unlock()
-	return s.NewReader()
+	rd := s.NewReader()
+	rd.borrowed = true
+	return rd
 }
 
+// returnReader takes a reader back. A reader a panic unwound through is
+// made to leave its sections first.
 func (s *System) returnReader(rd *Reader) {
+	if rd.depth != 0 || rd.nest != 0 {
+		rd.forceExit()
+	}
 	p := &s.pool
 	p.mu.Lock()
-	p.free = append(p.free, rd)
+	if len(p.free) < maxPooled {
+		p.free = append(p.free, rd)
+		rd = nil
+	}
 	p.mu.Unlock()
+	if rd != nil {
+		rd.Close()
+	}
 }
 
 // Read reads through a reader borrowed for the call: for control-side code
@@ -345,31 +539,27 @@ func (s *System) returnReader(rd *Reader) {
 // should use attrs.Reader().
 func (as *AddressSpace) Read(addr uint64, buf []byte, attrs Attrs) Result {
 	rd := as.sys.borrowReader()
-	res := rd.Read(as, addr, buf, attrs)
-	as.sys.returnReader(rd)
-	return res
+	defer as.sys.returnReader(rd)
+	return rd.Read(as, addr, buf, attrs)
 }
 
 // Write writes through a borrowed reader (see Read).
 func (as *AddressSpace) Write(addr uint64, buf []byte, attrs Attrs) Result {
 	rd := as.sys.borrowReader()
-	res := rd.Write(as, addr, buf, attrs)
-	as.sys.returnReader(rd)
-	return res
+	defer as.sys.returnReader(rd)
+	return rd.Write(as, addr, buf, attrs)
 }
 
 // Load is a typed load through a borrowed reader (see Read).
 func (as *AddressSpace) Load(addr uint64, size uint, e Endianness, attrs Attrs) (uint64, Result) {
 	rd := as.sys.borrowReader()
-	v, res := rd.Load(as, addr, size, e, attrs)
-	as.sys.returnReader(rd)
-	return v, res
+	defer as.sys.returnReader(rd)
+	return rd.Load(as, addr, size, e, attrs)
 }
 
 // Store is a typed store through a borrowed reader (see Read).
 func (as *AddressSpace) Store(addr uint64, size uint, v uint64, e Endianness, attrs Attrs) Result {
 	rd := as.sys.borrowReader()
-	res := rd.Store(as, addr, size, v, e, attrs)
-	as.sys.returnReader(rd)
-	return res
+	defer as.sys.returnReader(rd)
+	return rd.Store(as, addr, size, v, e, attrs)
 }

@@ -44,20 +44,26 @@ func (m *Mapping) Bytes() []byte { return m.buf }
 // Bounce reports whether the mapping is a bounce buffer.
 func (m *Mapping) Bounce() bool { return m.bounce }
 
-// Map maps up to length bytes at addr (address_space_map). A direct range
-// (RAM, or a ROM device in romd mode for reads) yields its host memory,
-// extended over following ranges of the same region; anything else yields a
-// bounce buffer, read in advance for a read mapping and written back at Unmap
-// for a write mapping. The mapping holds a reference on the region's owner
-// until Unmap. It is safe from any goroutine.
+// Map maps up to length bytes at addr (address_space_map, R-ACC-9). A
+// direct range (RAM, or a ROM device in romd mode for reads) yields its
+// host memory, extended over the following pieces that continue the same
+// region (flatview_extend_translation); anything else yields a bounce
+// buffer, read in advance for a read mapping and written back at Unmap for
+// a write mapping. The address space lends at most BounceLimit bytes of
+// bounce buffers at a time: like QEMU, a mapping gets what is left of that
+// budget (possibly less than asked), and ErrBounceBusy when nothing is.
+// The mapping holds a reference on the region's owner until Unmap. It is
+// safe from any goroutine.
 func (as *AddressSpace) Map(addr, length uint64, write bool, attrs Attrs) (*Mapping, error) {
 	return as.mapFor(nil, addr, length, write, attrs)
 }
 
 // MapFor is Map on behalf of requester. When requester owns the mapped
 // region, the mapping holds no reference on it (a device mapping its own
-// memory must not keep itself alive, DESIGN L2); it is unmapped automatically
-// when requester is finalized.
+// memory must not keep itself alive, DESIGN L2; QEMU leaks here); it is
+// unmapped automatically when requester is finalized, and the region's
+// host memory is freed only after that. That case registers a cleanup on
+// requester, so it requires the lock.
 func (as *AddressSpace) MapFor(requester qom.Instance, addr, length uint64, write bool, attrs Attrs) (*Mapping, error) {
 	var req *qom.Object
 	if requester != nil {
@@ -75,47 +81,61 @@ func (as *AddressSpace) mapFor(req *qom.Object, addr, length uint64, write bool,
 	defer s.returnReader(rd)
 	rd.Enter()
 	defer rd.Exit()
-	fr, off, xaddr, limit := rd.translate(as, addr, write, attrs)
+	v := as.view.Load()
+	t := rd.translate(v, addr, write, attrs)
 	m := &Mapping{as: as, addr: addr, write: write, attrs: attrs}
-	direct := fr != nil && (write && fr.writeDirect(attrs) || !write && fr.readDirect())
-	if direct {
-		mr := fr.Region
-		l := min(length, fr.Last-xaddr+1, limit)
-		// Extend over following ranges that continue the same region.
-		v := as.view.Load()
-		for i := v.lookup(fr.Last); l < length && i >= 0 && i+1 < len(v.ranges) && limit == ^uint64(0); i++ {
-			cur, next := &v.ranges[i], &v.ranges[i+1]
-			if cur.Last == ^uint64(0) || next.Start != cur.Last+1 || next.Region != mr ||
-				next.Offset != cur.Offset+cur.Len() || (write && !next.writeDirect(attrs)) {
-				break
-			}
-			l = min(length, l+next.Len())
-		}
+	if t.direct(write, attrs) {
+		mr := t.mr
+		l := rd.extend(v, addr, length, write, attrs, t)
 		if err := m.take(mr, req); err != nil {
 			return nil, err
 		}
-		m.region, m.off, m.dirtyMask = mr, off, fr.DirtyLogMask
-		m.buf = mr.ram.mem[off : off+l : off+l]
+		m.region, m.off, m.dirtyMask = mr, t.off, t.e.mask
+		m.buf = mr.ram.mem[t.off : t.off+l : t.off+l]
 		mr.ram.maps.Add(1)
 		return m, nil
 	}
-	l := min(length, BounceLimit)
-	if n := as.bounceUsed.Add(int64(l)); n > BounceLimit {
-		as.bounceUsed.Add(-int64(l))
-		return nil, ErrBounceBusy
+	// Bounce buffer: the step's translated length (not clamped for MMIO,
+	// R-ACC-2; clamped by an IOMMU page), within what is left of the budget.
+	l := min(length, t.limit)
+	for {
+		used := as.bounceUsed.Load()
+		alloc := min(uint64(BounceLimit-max(used, 0)), l)
+		if alloc == 0 {
+			return nil, ErrBounceBusy
+		}
+		if as.bounceUsed.CompareAndSwap(used, used+int64(alloc)) {
+			l = alloc
+			break
+		}
 	}
 	m.bounce = true
 	m.buf = make([]byte, l)
-	if fr != nil {
-		if err := m.take(fr.Region, req); err != nil {
+	if t.mr != s.unassigned {
+		if err := m.take(t.mr, req); err != nil {
 			as.bounceUsed.Add(-int64(l))
 			return nil, err
 		}
 	}
 	if !write {
-		rd.read(as, addr, m.buf, attrs)
+		rd.read(v, addr, m.buf, attrs)
 	}
 	return m, nil
+}
+
+// extend is flatview_extend_translation: how many of length bytes from addr
+// continue the direct piece t found there (same region, contiguous
+// offsets), translating each following piece like an access would.
+func (rd *Reader) extend(v *FlatView, addr, length uint64, write bool, attrs Attrs, t xlat) uint64 {
+	done := min(t.directLen(length), t.limit)
+	for done < length {
+		next := rd.translate(v, addr+done, write, attrs)
+		if next.mr != t.mr || next.off != t.off+done || !next.direct(write, attrs) {
+			break
+		}
+		done += min(next.directLen(length-done), next.limit)
+	}
+	return done
 }
 
 // take references the region's owner for the mapping unless the requester
@@ -160,8 +180,10 @@ func (m *Mapping) unmap(accessed uint64, writeBack bool) bool {
 		}
 		m.as.bounceUsed.Add(-int64(len(m.buf)))
 	} else if m.region != nil {
-		if m.write && accessed > 0 && m.dirtyMask != 0 {
-			m.region.ram.markDirty(m.off, accessed, m.dirtyMask)
+		if m.write && accessed > 0 {
+			if mask := m.currentDirtyMask(); mask != 0 {
+				m.region.ram.markDirty(m.off, accessed, mask)
+			}
 		}
 		m.region.ram.unmapped()
 	}
@@ -170,6 +192,17 @@ func (m *Mapping) unmap(accessed uint64, writeBack bool) bool {
 	}
 	m.buf = nil
 	return true
+}
+
+// currentDirtyMask is the region's dirty log mask now, as QEMU's
+// address_space_unmap computes it (logging may have started since Map):
+// the mask of the range of the space's current view that shows the mapped
+// bytes, or the mask at Map time when the region left the view.
+func (m *Mapping) currentDirtyMask() uint8 {
+	if fr := m.as.view.Load().Find(m.addr); fr != nil && fr.Region == m.region {
+		return fr.DirtyLogMask
+	}
+	return m.dirtyMask
 }
 
 // unmapped drops a mapping count; the block is freed now if it was released

@@ -83,26 +83,27 @@ func (r *Region) Present(addr uint64) bool {
 }
 
 // AccessValid reports whether an access of length bytes at addr would pass
-// every MMIO validity check without performing it (R-ACC-9).
+// every MMIO validity check without performing it (R-ACC-9,
+// address_space_access_valid). Like QEMU it sizes each MMIO step by the
+// alignment of the address in the space (not in the region) and, through
+// the validity check, reports invalid steps as access events; it does not
+// apply R-ACC-5.
 func (as *AddressSpace) AccessValid(addr, length uint64, write bool, attrs Attrs) bool {
 	rd := as.sys.borrowReader()
 	defer as.sys.returnReader(rd)
 	rd.Enter()
 	defer rd.Exit()
+	v := as.view.Load()
 	for length > 0 {
-		fr, off, xaddr, limit := rd.translate(as, addr, write, attrs)
-		n := min(length, limit)
+		t := rd.translate(v, addr, write, attrs)
+		n := min(length, t.limit)
 		var l uint64
-		direct := fr != nil && (write && fr.writeDirect(attrs) || !write && fr.readDirect())
-		if direct {
-			l = min(n, fr.Last-xaddr+1)
+		if t.direct(write, attrs) {
+			l = t.directLen(n)
 		} else {
-			mr := as.sys.unassigned
-			if fr != nil {
-				mr = fr.Region
-			}
-			l = uint64(accessSize(mr.ops, n, off))
-			if invalidReason(mr.ops, off, uint(l), write, attrs) != "" {
+			l = uint64(accessSize(t.mr.ops, n, addr))
+			if reason := invalidReason(t.mr.ops, t.off, uint(l), write, attrs); reason != "" {
+				rd.invalidAccess(t.mr, t.off, uint(l), write, reason)
 				return false
 			}
 		}

@@ -1,5 +1,7 @@
 package memory
 
+import "math/bits"
+
 // FlatRange is one entry of a flat view: addresses [Start, Last] map to the
 // leaf Region at Offset (R-FLAT-6, R-FLAT-9). Ranges are never empty; Len
 // returns 0 only for a range covering all 2^64 addresses.
@@ -35,8 +37,25 @@ type FlatView struct {
 	root   *Region // nil for the empty view
 	ranges []FlatRange
 
-	// Dispatch index: the start of every range, for the binary search.
+	// Dispatch index, built once by buildIndex: the start of every range
+	// (dense, for the binary search) and, per range, what the access path
+	// needs without following pointers.
 	starts []uint64
+	disp   []dispatchEntry
+}
+
+// dispatchEntry is the access path's copy of one range: its bounds and,
+// for ranges that are copied directly (R-ACC-4), the host memory from the
+// range's first byte. Built with the view, never changed.
+type dispatchEntry struct {
+	start uint64  // first address
+	span  uint64  // last - start: the range holds span+1 bytes
+	mr    *Region // the leaf; nil for an IOMMU region (translation goes on)
+	rmem  []byte  // host memory of the range for direct reads, nil otherwise
+	wmem  []byte  // host memory for direct (non-debug) writes, nil otherwise
+	block *ramBlock
+	roff  uint64 // offset in the region of start, for dirty logging
+	mask  uint8  // dirty log mask
 }
 
 // Root returns the region the view was rendered from, nil for the empty
@@ -50,16 +69,36 @@ func (v *FlatView) Ranges() []FlatRange { return v.ranges }
 // Empty reports whether the view has no ranges.
 func (v *FlatView) Empty() bool { return len(v.ranges) == 0 }
 
+// buildIndex prepares the dispatch index. It runs once, before the view is
+// published.
 func (v *FlatView) buildIndex() {
 	v.starts = make([]uint64, len(v.ranges))
+	v.disp = make([]dispatchEntry, len(v.ranges))
 	for i := range v.ranges {
-		v.starts[i] = v.ranges[i].Start
+		fr := &v.ranges[i]
+		v.starts[i] = fr.Start
+		e := &v.disp[i]
+		e.start, e.span = fr.Start, fr.Last-fr.Start
+		e.roff, e.mask = fr.Offset, fr.DirtyLogMask
+		if fr.Region.kind != KindIOMMU {
+			e.mr = fr.Region
+		}
+		b := fr.Region.ram
+		if b == nil || !fr.readDirect() || fr.Offset > uint64(len(b.mem)) || e.span >= uint64(len(b.mem))-fr.Offset {
+			continue
+		}
+		mem := b.mem[fr.Offset : fr.Offset+e.span+1 : fr.Offset+e.span+1]
+		e.rmem, e.block = mem, b
+		if fr.writeDirect(Attrs{}) {
+			e.wmem = mem
+		}
 	}
 }
 
-// lookup returns the index of the range containing addr, or -1.
+// lookup returns the index of the range containing addr, or -1: a
+// branch-free binary search for the last start <= addr (a conditional
+// branch here mispredicts half the time on random addresses).
 func (v *FlatView) lookup(addr uint64) int {
-	// Branch-free lower bound: the last start <= addr.
 	starts := v.starts
 	n := len(starts)
 	if n == 0 || addr < starts[0] {
@@ -67,13 +106,12 @@ func (v *FlatView) lookup(addr uint64) int {
 	}
 	base := 0
 	for n > 1 {
-		half := n / 2
-		if starts[base+half] <= addr {
-			base += half
-		}
+		half := n >> 1
+		_, borrow := bits.Sub64(addr, starts[base+half], 0)
+		base += half & (int(borrow) - 1) // + half when starts[base+half] <= addr
 		n -= half
 	}
-	if v.ranges[base].Last < addr {
+	if addr-v.disp[base].start > v.disp[base].span {
 		return -1
 	}
 	return base

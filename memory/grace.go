@@ -2,10 +2,8 @@ package memory
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"qmem.dev/qmem/qom"
 )
@@ -26,12 +24,18 @@ import (
 // either sees the reader inside (and waits) or the reader's later view load
 // sees the new view.
 
-// readerSlot is one reader's epoch, alone on its cache line.
+// readerSlot is one reader's epoch, alone on its cache line, with the
+// reader's counters of access problems (written only by the reader, with a
+// plain load and store: no shared write, no read-modify-write).
 type readerSlot struct {
 	_      [64]byte
 	active atomic.Uint64 // 0 outside; else the epoch seen at entry
-	_      [56]byte
+	counts [3]atomic.Uint64
+	_      [32]byte
 }
+
+// count adds one to the reader's counter c (its owner goroutine only).
+func (s *readerSlot) count(c int) { s.counts[c].Store(s.counts[c].Load() + 1) }
 
 type retireItem struct {
 	epoch uint64
@@ -41,7 +45,8 @@ type retireItem struct {
 }
 
 type graceState struct {
-	epoch atomic.Uint64 // starts at 1; 0 in a slot means "outside"
+	epoch  atomic.Uint64 // starts at 1; 0 in a slot means "outside"
+	passed atomic.Uint64 // highest epoch observed safe (safeEpoch)
 
 	regMu   sync.Mutex
 	readers atomic.Pointer[[]*readerSlot] // copy on write under regMu
@@ -51,8 +56,14 @@ type graceState struct {
 	queue      []retireItem // waiting for their epoch to be safe
 	reclaiming bool
 
+	// Goroutines waiting for a grace period, and their wake-up channels
+	// (copy on write under regMu). A reader that leaves its last section
+	// while waiters is not zero pokes every channel.
 	waiters atomic.Int32
-	wake    chan struct{}
+	wakers  atomic.Pointer[[]chan struct{}]
+
+	// Counters of closed readers, folded in under regMu.
+	retired [3]uint64
 
 	async asyncState // releases made outside the lock
 }
@@ -60,7 +71,7 @@ type graceState struct {
 func (g *graceState) init() {
 	g.epoch.Store(1)
 	g.readers.Store(&[]*readerSlot{})
-	g.wake = make(chan struct{}, 1)
+	g.wakers.Store(&[]chan struct{}{})
 }
 
 // deferUnref schedules o.UnrefHold(h) after the current transaction's grace
@@ -91,6 +102,13 @@ func (g *graceState) publish() {
 // safeEpoch returns the oldest epoch a reader may still be in: items tagged
 // at or below it are safe to release. With no reader inside it is the
 // current epoch.
+//
+// A reader may store an epoch that was already superseded (it loaded the
+// epoch, the writer published and advanced, then the reader stored what it
+// had loaded). Such a reader sees the new views, since it loads a view
+// after its store, but its slot makes the minimum look older. So the
+// highest epoch ever seen safe is remembered (passed): once a grace period
+// has been observed to end, it stays ended.
 func (g *graceState) safeEpoch() uint64 {
 	min := g.epoch.Load()
 	for _, s := range *g.readers.Load() {
@@ -98,7 +116,15 @@ func (g *graceState) safeEpoch() uint64 {
 			min = e
 		}
 	}
-	return min
+	for {
+		p := g.passed.Load()
+		if min <= p {
+			return p
+		}
+		if g.passed.CompareAndSwap(p, min) {
+			return min
+		}
+	}
 }
 
 // reclaim releases every queued item whose grace period has passed. Releases
@@ -165,28 +191,66 @@ func (s *System) WaitGrace(ctx context.Context) error {
 // lock.
 func (s *System) Reclaim() { s.reclaim() }
 
+// waitFor blocks until no reader is inside a section entered before epoch
+// target, or ctx is done. It never sleeps on a timer: it registers a
+// wake-up channel that every reader leaving its outermost section (and
+// every Close) pokes while someone waits. The wake-up cannot be missed: the
+// waiter publishes its channel and raises waiters before reading the slots,
+// a reader clears its slot before reading waiters, and sync/atomic is
+// sequentially consistent, so one of the two sees the other.
 func (g *graceState) waitFor(ctx context.Context, target uint64) error {
-	for i := 0; i < 200; i++ {
-		if g.safeEpoch() >= target {
-			return nil
-		}
-		runtime.Gosched()
+	// No spinning: yielding to busy readers can cost a scheduler time slice
+	// each time.
+	if g.safeEpoch() >= target {
+		return nil
 	}
-	g.waiters.Add(1)
-	defer g.waiters.Add(-1)
-	t := time.NewTimer(time.Millisecond)
-	defer t.Stop()
+	wake := make(chan struct{}, 1)
+	g.addWaker(wake)
+	defer g.removeWaker(wake)
 	for g.safeEpoch() < target {
 		select {
-		case <-g.wake:
-		case <-t.C:
-			// A safety net against a missed wake-up; readers wake us.
-			t.Reset(10 * time.Millisecond)
+		case <-wake:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 	return nil
+}
+
+func (g *graceState) addWaker(c chan struct{}) {
+	g.regMu.Lock()
+	old := *g.wakers.Load()
+	next := append(old[:len(old):len(old)], c)
+	g.wakers.Store(&next)
+	g.regMu.Unlock()
+	g.waiters.Add(1)
+}
+
+func (g *graceState) removeWaker(c chan struct{}) {
+	g.waiters.Add(-1)
+	g.regMu.Lock()
+	old := *g.wakers.Load()
+	next := make([]chan struct{}, 0, len(old))
+	for _, x := range old {
+		if x != c {
+			next = append(next, x)
+		}
+	}
+	g.wakers.Store(&next)
+	g.regMu.Unlock()
+}
+
+// signal pokes every waiter (without blocking). It is kept out of line so
+// that Exit stays small enough to inline.
+//
+//go:noinline
+func (g *graceState) signal() {
+	for _, c := range *g.wakers.Load() {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Reader is a registered reader of the memory system: one per vCPU or DMA
@@ -195,16 +259,25 @@ func (g *graceState) waitFor(ctx context.Context, target uint64) error {
 // inside are kept (with the regions and owners they show) until it leaves.
 type Reader struct {
 	sys   *System
+	grace *graceState
 	slot  *readerSlot
 	depth int
 
-	// last-hit cache for the dispatch (per reader, never shared)
-	lastView  *FlatView
-	lastRange int
+	// Last hit (per reader, never shared): the view of the previous access
+	// and the index of its range there. A view is immutable, so while the
+	// space still publishes the same view the range is still valid.
+	view *FlatView
+	idx  int
 
-	// Devices whose callbacks this reader is inside (R-ACC-8).
-	inside    int
-	insideDev [8]*qom.Object
+	// The MMIO callbacks this reader is inside, innermost last, each with
+	// the device its re-entrancy guard watches (nil for unguarded regions):
+	// R-ACC-8, and a bound on nesting.
+	nest    int
+	nestDev [maxNest]*qom.Object
+
+	// borrowed marks the pool's readers (AddressSpace.Read and friends),
+	// whose callback nesting is also bounded across readers.
+	borrowed bool
 }
 
 // NewReader registers a reader. Close it when done.
@@ -218,7 +291,7 @@ func (s *System) NewReader() *Reader {
 	next = append(next, slot)
 	g.readers.Store(&next)
 	g.regMu.Unlock()
-	return &Reader{sys: s, slot: slot, lastRange: -1}
+	return &Reader{sys: s, grace: g, slot: slot}
 }
 
 // Close unregisters the reader. It must not be inside an access.
@@ -236,9 +309,13 @@ func (r *Reader) Close() {
 		}
 	}
 	g.readers.Store(&next)
+	for c := range g.retired {
+		g.retired[c] += r.slot.counts[c].Load()
+	}
 	g.regMu.Unlock()
 	r.slot.active.Store(0)
 	r.slot = nil
+	r.view = nil
 	if g.waiters.Load() != 0 {
 		g.signal()
 	}
@@ -248,7 +325,7 @@ func (r *Reader) Close() {
 // matching Exit, nothing the reader can see is released. Sections nest.
 func (r *Reader) Enter() {
 	if r.depth == 0 {
-		r.slot.active.Store(r.sys.grace.epoch.Load())
+		r.slot.active.Store(r.grace.epoch.Load())
 	}
 	r.depth++
 }
@@ -258,15 +335,31 @@ func (r *Reader) Exit() {
 	r.depth--
 	if r.depth == 0 {
 		r.slot.active.Store(0)
-		if r.sys.grace.waiters.Load() != 0 {
-			r.sys.grace.signal()
+		if r.grace.waiters.Load() != 0 {
+			r.grace.signal()
 		}
 	}
 }
 
-func (g *graceState) signal() {
-	select {
-	case g.wake <- struct{}{}:
-	default:
+// forceExit leaves every section (after a panic unwound through them).
+func (r *Reader) forceExit() {
+	if r.depth != 0 {
+		r.depth = 1
+		r.Exit()
 	}
+	r.nest = 0
+	clear(r.nestDev[:])
+}
+
+// eventCounts sums the counters of every reader, open or closed.
+func (g *graceState) eventCounts() (c [3]uint64) {
+	g.regMu.Lock()
+	defer g.regMu.Unlock()
+	c = g.retired
+	for _, s := range *g.readers.Load() {
+		for i := range c {
+			c[i] += s.counts[i].Load()
+		}
+	}
+	return c
 }

@@ -2,29 +2,34 @@ package memory
 
 // iommuTranslate asks an IOMMU region to translate offset off (R-IOMMU-1).
 // It reports false when the permission lacks the direction, or when the
-// translator panics (the access then finds nothing, like an unmapped page).
+// translator panics (the access then finds nothing, like an unmapped page;
+// the panic is reported once).
 func (rd *Reader) iommuTranslate(mr *Region, off uint64, write bool, attrs Attrs) (e IOTLBEntry, ok bool) {
 	flag := IOMMURO
 	if write {
 		flag = IOMMUWO
 	}
+	depth, nest := rd.depth, rd.nest
 	defer func() {
 		if p := recover(); p != nil {
-			mr.sys.devicePanic(mr, off, 0, write, p)
+			rd.unwound(depth, nest)
+			rd.devicePanic(mr, off, 0, write, p)
 			e, ok = IOTLBEntry{}, false
 		}
 	}()
-	e = mr.iommu.Translate(off, flag, iommuIndex(attrs))
+	index := 0
+	if x, isIndexer := mr.iommu.(IOMMUIndexer); isIndexer {
+		index = x.AttrsToIndex(attrs)
+	}
+	e = mr.iommu.Translate(off, flag, index)
 	return e, e.Perm&flag != 0
 }
 
-// iommuIndex maps attributes to an IOMMU index (QEMU's attrs_to_index): the
-// default 0, or 1 for secure accesses.
-func iommuIndex(attrs Attrs) int {
-	if attrs.Secure {
-		return 1
-	}
-	return 0
+// IOMMUIndexer is implemented by IOMMUs that translate differently per
+// access attributes (QEMU's attrs_to_index, e.g. secure and non-secure
+// contexts). Without it the index is 0.
+type IOMMUIndexer interface {
+	AttrsToIndex(attrs Attrs) int
 }
 
 // IOMMUEvent is a map or unmap notification of an IOMMU region

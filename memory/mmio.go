@@ -1,9 +1,6 @@
 package memory
 
-import (
-	"fmt"
-	"math/bits"
-)
+import "math/bits"
 
 // MMIO dispatch: validity (R-SIZE-3), step sizes (R-SIZE-1), splitting into
 // callback sizes (R-SIZE-5/6) and byte order (A.15). Everything here runs on
@@ -14,13 +11,14 @@ import (
 func (o *Ops) bigEndian() bool { return o != nil && o.Endianness == BigEndian }
 
 // accessSize is R-SIZE-1: the size of the next step of a buffer access of
-// remaining bytes at region offset off.
+// remaining bytes at region offset off. Steps never exceed 8 bytes (QEMU's
+// largest MemOp).
 func accessSize(o *Ops, remaining uint64, off uint64) uint {
 	max := uint64(4)
 	implUnaligned := false
 	if o != nil {
 		if o.Valid.Max != 0 {
-			max = uint64(o.Valid.Max)
+			max = uint64(min(o.Valid.Max, 8))
 		}
 		implUnaligned = o.Impl.Unaligned
 	}
@@ -62,7 +60,8 @@ func sizeMask(size uint) uint64 {
 	return 1<<(8*size) - 1
 }
 
-// implSizes returns the callback size bounds with QEMU's defaults.
+// implSizes returns the callback size bounds with QEMU's defaults (R-SIZE-5),
+// at most 8 bytes.
 func implSizes(o *Ops) (lo, hi uint) {
 	lo, hi = o.Impl.Min, o.Impl.Max
 	if lo == 0 {
@@ -71,7 +70,16 @@ func implSizes(o *Ops) (lo, hi uint) {
 	if hi == 0 {
 		hi = 4
 	}
-	return lo, hi
+	return min(lo, 8), min(hi, 8)
+}
+
+// validFast is the common case of R-SIZE-3 without an accepts hook: aligned
+// (or unaligned allowed) and within the sizes. False means "ask
+// invalidReason".
+func validFast(o *Ops, off uint64, size uint) bool {
+	return o != nil && o.Valid.Accepts == nil &&
+		(o.Valid.Unaligned || off&uint64(size-1) == 0) &&
+		(o.Valid.Max == 0 || size <= o.Valid.Max && size >= o.Valid.Min)
 }
 
 // dispatchRead reads a device value of size bytes at region offset off
@@ -80,15 +88,24 @@ func implSizes(o *Ops) (lo, hi uint) {
 // device's byte order sense (R-END-2).
 func (rd *Reader) dispatchRead(mr *Region, off uint64, size uint, attrs Attrs) (uint64, Result) {
 	o := mr.ops
-	if reason := invalidReason(o, off, size, false, attrs); reason != "" {
-		mr.sys.invalidAccess(mr, off, size, false, reason)
-		return 0, DecodeError // R-SIZE-4
+	if !validFast(o, off, size) {
+		if reason := invalidReason(o, off, size, false, attrs); reason != "" {
+			rd.invalidAccess(mr, off, size, false, reason)
+			return 0, DecodeError // R-SIZE-4
+		}
 	}
-	if !rd.guardEnter(mr) {
+	if !rd.guardEnter(mr, off, size, false) {
 		return 0, AccessError // R-ACC-8
 	}
-	v, res := rd.adjustedRead(mr, o, off, size, attrs)
-	rd.guardExit(mr)
+	var v uint64
+	var res Result
+	if lo, hi := implSizes(o); size >= lo && size <= hi {
+		v, res = rd.callRead(mr, o, off, size, attrs)
+		v &= sizeMask(size)
+	} else {
+		v, res = rd.adjustedRead(mr, o, off, size, attrs)
+	}
+	rd.guardExit()
 	return v, res
 }
 
@@ -96,19 +113,21 @@ func (rd *Reader) dispatchRead(mr *Region, off uint64, size uint, attrs Attrs) (
 // signalling a matching ioeventfd instead of calling the device (R-IOEV-3).
 func (rd *Reader) dispatchWrite(mr *Region, off, v uint64, size uint, attrs Attrs) Result {
 	o := mr.ops
-	if reason := invalidReason(o, off, size, true, attrs); reason != "" {
-		mr.sys.invalidAccess(mr, off, size, true, reason)
-		return DecodeError
+	if !validFast(o, off, size) {
+		if reason := invalidReason(o, off, size, true, attrs); reason != "" {
+			rd.invalidAccess(mr, off, size, true, reason)
+			return DecodeError
+		}
 	}
 	if e := mr.ioeventfdFor(off, size, v&sizeMask(size)); e != nil {
 		e.Notify()
 		return OK
 	}
-	if !rd.guardEnter(mr) {
+	if !rd.guardEnter(mr, off, size, true) {
 		return AccessError
 	}
 	res := rd.adjustedWrite(mr, o, off, v, size, attrs)
-	rd.guardExit(mr)
+	rd.guardExit()
 	return res
 }
 
@@ -157,16 +176,19 @@ func (rd *Reader) adjustedWrite(mr *Region, o *Ops, off, v uint64, size uint, at
 	return res
 }
 
-// callRead calls the device; a panic becomes a device error, reported once
-// per region.
+// callRead calls the device. A panic becomes a device error, reported once
+// per region; the reader's own state (sections and callbacks entered below
+// this one) is restored, so the access completes normally.
 func (rd *Reader) callRead(mr *Region, o *Ops, off uint64, size uint, attrs Attrs) (v uint64, res Result) {
 	if o.Read == nil {
 		return 0, OK
 	}
 	attrs.reader = rd
+	depth, nest := rd.depth, rd.nest
 	defer func() {
 		if p := recover(); p != nil {
-			mr.sys.devicePanic(mr, off, size, false, p)
+			rd.unwound(depth, nest)
+			rd.devicePanic(mr, off, size, false, p)
 			v, res = 0, Error
 		}
 	}()
@@ -178,47 +200,89 @@ func (rd *Reader) callWrite(mr *Region, o *Ops, off, v uint64, size uint, attrs 
 		return OK
 	}
 	attrs.reader = rd
+	depth, nest := rd.depth, rd.nest
 	defer func() {
 		if p := recover(); p != nil {
-			mr.sys.devicePanic(mr, off, size, true, p)
+			rd.unwound(depth, nest)
+			rd.devicePanic(mr, off, size, true, p)
 			res = Error
 		}
 	}()
 	return o.Write(off, v, size, attrs)
 }
 
-// guardEnter is the re-entrancy guard of R-ACC-8, kept per reader: an
-// access to a device's MMIO made while the same reader is inside one of that
-// device's callbacks (e.g. the device DMAs into itself with the reader it was
-// handed in attrs) is refused. It applies to regions whose owner is a device
-// and that are not RAM, ROM, ROM devices, RAM devices or readonly, unless the
-// ops are marked Reentrant. Concurrent accesses from other readers are not
-// re-entrant and are never refused.
-func (rd *Reader) guardEnter(mr *Region) bool {
-	dev := mr.guardDev
-	if dev == nil || mr.ops.Reentrant {
+// unwound restores the reader after a panic unwound through accesses the
+// callback made with it.
+func (rd *Reader) unwound(depth, nest int) {
+	rd.depth = depth
+	for rd.nest > nest {
+		rd.guardExit()
+	}
+}
+
+// maxNest bounds how deeply MMIO callbacks may nest on one reader (a
+// callback accessing memory, whose callback accesses memory, ...). QEMU has
+// no bound: its guard stops a device re-entering itself, but a chain
+// through unguarded regions (ownerless, Reentrant) could recurse until the
+// stack overflows, which a Go program cannot survive.
+const maxNest = 16
+
+// maxBorrowedNest bounds the callbacks that borrowed readers (the
+// AddressSpace convenience methods) may be inside at once, over all of
+// them. A callback that accesses memory through AddressSpace.Read gets a
+// fresh reader, which the per-reader guard cannot connect to the reader
+// already inside the device; without this bound a device reading its own
+// registers that way would recurse without end. Borrowed readers are the
+// control-side path, where a shared counter costs nothing that matters.
+const maxBorrowedNest = 256
+
+// guardEnter records that the reader enters a callback of mr. It refuses
+// (reporting once) an access to a device's MMIO made while the same reader
+// is inside one of that device's callbacks (R-ACC-8; e.g. the device DMAs
+// into itself with the reader it was handed in attrs), and any nesting
+// beyond maxNest (or maxBorrowedNest). The guard applies to regions whose
+// owner is a device and that are not RAM, ROM, ROM devices or RAM devices,
+// unless the ops are marked Reentrant. Concurrent accesses from other
+// readers are not re-entrant and are never refused.
+func (rd *Reader) guardEnter(mr *Region, off uint64, size uint, write bool) bool {
+	if mr.guardDev == nil && rd.nest < maxNest && !rd.borrowed {
+		rd.nestDev[rd.nest] = nil
+		rd.nest++
 		return true
 	}
-	for i := 0; i < rd.inside; i++ {
-		if rd.insideDev[i] == dev {
-			mr.sys.reentrancy(mr)
-			return false
+	return rd.guardEnterSlow(mr, off, size, write)
+}
+
+func (rd *Reader) guardEnterSlow(mr *Region, off uint64, size uint, write bool) bool {
+	dev := mr.guardDev
+	if dev != nil && !mr.ops.Reentrant {
+		for i := 0; i < rd.nest; i++ {
+			if rd.nestDev[i] == dev {
+				rd.reentrancy(mr, off, size, write, "re-entrant access refused")
+				return false
+			}
 		}
+	} else {
+		dev = nil
 	}
-	if rd.inside < len(rd.insideDev) {
-		rd.insideDev[rd.inside] = dev
+	if rd.nest == maxNest {
+		rd.reentrancy(mr, off, size, write, "MMIO callbacks nested too deeply")
+		return false
 	}
-	rd.inside++
+	if rd.borrowed && !rd.sys.pool.enterCallback() {
+		rd.reentrancy(mr, off, size, write, "MMIO callbacks nested too deeply")
+		return false
+	}
+	rd.nestDev[rd.nest] = dev
+	rd.nest++
 	return true
 }
 
-func (rd *Reader) guardExit(mr *Region) {
-	if mr.guardDev == nil || mr.ops.Reentrant {
-		return
-	}
-	rd.inside--
-	if rd.inside < len(rd.insideDev) {
-		rd.insideDev[rd.inside] = nil
+func (rd *Reader) guardExit() {
+	rd.nest--
+	rd.nestDev[rd.nest] = nil
+	if rd.borrowed {
+		rd.sys.pool.inCallback.Add(-1)
 	}
 }
 
@@ -234,20 +298,47 @@ func swapN(v uint64, size uint) uint64 {
 	return v
 }
 
-// AccessEvent describes an access that failed in a way QEMU logs.
-type AccessEvent struct {
-	Region string
-	Offset uint64
-	Size   uint
-	Write  bool
-	Reason string // R-SIZE-3 reason, "re-entrant access", or the panic value
+// DispatchRead is memory_region_dispatch_read: a read of size bytes (1, 2,
+// 4 or 8) at offset off of mr itself, for a device that forwards accesses
+// to a region of its own. Aliases are followed to their target, at offset
+// off plus the alias offset (R-ACC-6); the validity check, re-entrancy
+// guard and splitting are those of any MMIO step (A.14), and the value is
+// returned in byte order e (R-END-2). A region without ops (RAM, a
+// container) answers like unassigned memory.
+//
+// The caller must keep mr's alias chain from changing meanwhile (hold the
+// lock, or own the regions).
+func (rd *Reader) DispatchRead(mr *Region, off uint64, size uint, e Endianness, attrs Attrs) (uint64, Result) {
+	if !validSize(size) {
+		return 0, AccessError
+	}
+	for mr.alias != nil {
+		off += mr.aliasOffset
+		mr = mr.alias
+	}
+	rd.Enter()
+	x, res := rd.dispatchRead(mr, off, size, attrs)
+	rd.Exit()
+	if (e == BigEndian) != mr.ops.bigEndian() {
+		x = swapN(x, size)
+	}
+	return x & sizeMask(size), res
 }
 
-// String renders the event in QEMU's words (R-SIZE-3).
-func (e AccessEvent) String() string {
-	op := "read"
-	if e.Write {
-		op = "write"
+// DispatchWrite is memory_region_dispatch_write (see DispatchRead).
+func (rd *Reader) DispatchWrite(mr *Region, off uint64, size uint, x uint64, e Endianness, attrs Attrs) Result {
+	if !validSize(size) {
+		return AccessError
 	}
-	return fmt.Sprintf("Invalid %s at addr 0x%X, size %d, region '%s', reason: %s", op, e.Offset, e.Size, e.Region, e.Reason)
+	for mr.alias != nil {
+		off += mr.aliasOffset
+		mr = mr.alias
+	}
+	if (e == BigEndian) != mr.ops.bigEndian() {
+		x = swapN(x, size)
+	}
+	rd.Enter()
+	res := rd.dispatchWrite(mr, off, x&sizeMask(size), size, attrs)
+	rd.Exit()
+	return res
 }

@@ -108,3 +108,14 @@ type IOTLBEntry struct {
 type IOMMU interface {
 	Translate(addr uint64, flag IOMMUAccess, index int) IOTLBEntry
 }
+
+// UnassignedIOOps returns ops like QEMU's unassigned_io_ops, the ops of the
+// "io" root region of a PC's port space: reads answer all ones and writes
+// are ignored, both OK (R-UNAS-4, R-UNAS-5), any size.
+func UnassignedIOOps() *Ops {
+	return &Ops{
+		Read:       func(uint64, uint, Attrs) (uint64, Result) { return ^uint64(0), OK },
+		Write:      func(uint64, uint64, uint, Attrs) Result { return OK },
+		Endianness: NativeEndian,
+	}
+}
