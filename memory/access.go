@@ -31,7 +31,7 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) R
 	// RAM (R-ACC-4), or one MMIO step.
 	if e := rd.hit(v, addr); e != nil {
 		if off := addr - e.start; uint64(len(buf))-1 <= e.span-off {
-			if e.rmem != nil {
+			if e.rmem != nil && !(attrs.Memory && e.romd) {
 				ramLoad(buf, e.rmem, off)
 				rd.Exit()
 				return OK

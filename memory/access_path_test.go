@@ -235,12 +235,14 @@ func TestMemoryAttribute(t *testing.T) {
 		{0xffc, 12, AccessError, "RAM!\x00\x00\x00\x00\x00\x00\x00\x00", "Invalid access to non-RAM device at addr 0x0, size 8, region 'dev'"},
 	}
 	for _, tt := range tests {
-		buf := bytes.Repeat([]byte{0xee}, tt.n)
-		if res := rd.Read(f.as, tt.addr, buf, mem); res != tt.res || string(buf) != tt.out {
-			t.Errorf("read %#x+%d: %v %q, want %v %q", tt.addr, tt.n, res, buf, tt.res, tt.out)
-		}
-		if got := strings.Join(f.takeEvents(), "; "); got != tt.events {
-			t.Errorf("read %#x+%d: events %q, want %q", tt.addr, tt.n, got, tt.events)
+		for try := 0; try < 2; try++ { // the second hits the reader's last range
+			buf := bytes.Repeat([]byte{0xee}, tt.n)
+			if res := rd.Read(f.as, tt.addr, buf, mem); res != tt.res || string(buf) != tt.out {
+				t.Errorf("read %#x+%d: %v %q, want %v %q", tt.addr, tt.n, res, buf, tt.res, tt.out)
+			}
+			if got := strings.Join(f.takeEvents(), "; "); got != tt.events {
+				t.Errorf("read %#x+%d: events %q, want %q", tt.addr, tt.n, got, tt.events)
+			}
 		}
 	}
 	if res := rd.Write(f.as, 0x1000, []byte{1, 2}, mem); res != AccessError {

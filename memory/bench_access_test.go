@@ -110,3 +110,39 @@ func BenchmarkReadMMIO4(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkWrite8 measures an 8-byte RAM write through the public Reader
+// API (dirty logging off), same range as the last access.
+func BenchmarkWrite8(b *testing.B) {
+	b.Run("hot", func(b *testing.B) {
+		s, as, _ := benchRAMSpace(b, 16)
+		rd := s.NewReader()
+		defer rd.Close()
+		buf := [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			rd.Write(as, uint64(i*8)&0xff8, buf[:], Attrs{})
+		}
+	})
+}
+
+// BenchmarkLoad8 measures a typed 8-byte little-endian RAM load
+// (address_space_ldq_le), same range as the last access.
+func BenchmarkLoad8(b *testing.B) {
+	b.Run("hot", func(b *testing.B) {
+		s, as, _ := benchRAMSpace(b, 16)
+		rd := s.NewReader()
+		defer rd.Close()
+		var sink uint64
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			v, _ := rd.Load(as, uint64(i*8)&0xff8, 8, LittleEndian, Attrs{})
+			sink += v
+		}
+		loadSink = sink
+	})
+}
+
+var loadSink uint64

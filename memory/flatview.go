@@ -56,6 +56,8 @@ type dispatchEntry struct {
 	block *ramBlock
 	roff  uint64 // offset in the region of start, for dirty logging
 	mask  uint8  // dirty log mask
+	// romd: a ROM device read directly; not RAM for R-ACC-5.
+	romd bool
 }
 
 // Root returns the region the view was rendered from, nil for the empty
@@ -89,6 +91,7 @@ func (v *FlatView) buildIndex() {
 		}
 		mem := b.mem[fr.Offset : fr.Offset+e.span+1 : fr.Offset+e.span+1]
 		e.rmem, e.block = mem, b
+		e.romd = fr.Region.kind == KindROMDevice
 		if fr.writeDirect(Attrs{}) {
 			e.wmem = mem
 		}
