@@ -25,7 +25,15 @@ func (r *Region) setFlag(op string, field *bool, v bool) error {
 
 // SetEnabled enables or disables the region (R-ATTR-1). A disabled region
 // and everything beneath it render nothing (R-FLAT-2).
-func (r *Region) SetEnabled(on bool) error { return r.setFlag("SetEnabled", &r.enabled, on) }
+func (r *Region) SetEnabled(on bool) error {
+	if on && !r.enabled && r.sys.loops && r.Alive() && !r.sys.inCommit {
+		if err := r.checkLoopAfter("enabling "+r.String(), func() { r.enabled = true }, func() { r.enabled = false }); err != nil {
+			return err
+		}
+		r.enabled = false // setFlag applies it
+	}
+	return r.setFlag("SetEnabled", &r.enabled, on)
+}
 
 // SetReadonly sets the region's readonly flag (R-ATTR-5), which every flat
 // range rendered through it inherits (R-FLAT-3).
@@ -71,8 +79,11 @@ func (r *Region) SetSize(size uint64) error {
 	if u64(r.addr).add(v).cmp(two64) > 0 {
 		return fmt.Errorf("memory: region %s at %#x with size %s wraps past 2^64", r, r.addr, sizeString(v))
 	}
+	old := r.size
+	if err := r.checkLoopAfter(fmt.Sprintf("resizing %s to %s", r, sizeString(v)), func() { r.size = v }, func() { r.size = old }); err != nil {
+		return err
+	}
 	r.sys.Begin()
-	r.size = v
 	r.sys.touch(r)
 	return r.sys.Commit()
 }
@@ -92,15 +103,19 @@ func (r *Region) SetAliasOffset(offset uint64) error {
 	if r.aliasOffset == offset {
 		return nil
 	}
+	old := r.aliasOffset
+	if err := r.checkLoopAfter(fmt.Sprintf("setting the offset of %s to %#x", r, offset), func() { r.aliasOffset = offset }, func() { r.aliasOffset = old }); err != nil {
+		return err
+	}
 	r.sys.Begin()
-	r.aliasOffset = offset
 	r.sys.touch(r)
 	return r.sys.Commit()
 }
 
 // SetAlias points an alias at a new target and offset (qmem's addition; QEMU
 // aliases are fixed at creation). A target whose render walk leads back to
-// the alias is refused.
+// the alias makes a loop, accepted only when rendering through it ends (see
+// cycle.go).
 func (r *Region) SetAlias(target *Region, offset uint64) error {
 	if r.kind != KindAlias {
 		return fmt.Errorf("memory: %s is not an alias", r)
@@ -123,11 +138,31 @@ func (r *Region) SetAlias(target *Region, offset uint64) error {
 	if target == r {
 		return fmt.Errorf("memory: alias %s cannot target itself", r)
 	}
-	if path := target.reaches(r); path != nil {
-		return fmt.Errorf("memory: aliasing %s to %s would make a loop: %s", r, target, loopString(append(path, target)))
-	}
 	if target == r.alias && offset == r.aliasOffset {
 		return nil
+	}
+	for a, n := target, 0; a != nil; a, n = a.alias, n+1 {
+		if a == r || n > maxAliasHops {
+			// An alias chain must end in a region that is not an alias:
+			// its type label and its mapping follow it (R-KIND-9, R-SUB-9).
+			chain := []*Region{r}
+			for b := target; b != r && len(chain) <= maxAliasHops; b = b.alias {
+				chain = append([]*Region{b}, chain...)
+			}
+			return loopError(fmt.Sprintf("aliasing %s to %s", r, target), chain, "is made of aliases alone")
+		}
+	}
+	if path := target.reaches(r); path != nil {
+		// A loop through this alias: accepted only when rendering it ends.
+		oldT, oldOff := r.alias, r.aliasOffset
+		r.alias, r.aliasOffset = target, offset
+		ok := r.rendersFinitely()
+		r.alias, r.aliasOffset = oldT, oldOff
+		if !ok {
+			return loopError(fmt.Sprintf("aliasing %s to %s", r, target), append(path, target),
+				fmt.Sprintf("never ends (or needs more than %d alias steps)", maxAliasHops))
+		}
+		r.sys.loops = true
 	}
 	s := r.sys
 	s.Begin()

@@ -8,7 +8,10 @@ package memory
 // subregion. The flags and clipping of the skipped regions are not applied
 // (R-FVROOT-3).
 func flatViewRoot(r *Region) *Region {
-	for r.enabled {
+	for steps := 0; r.enabled; steps++ {
+		if steps > maxLoopWalk {
+			return r // only an accepted loop can get here; render from r
+		}
 		if t := r.alias; t != nil {
 			if r.aliasOffset == 0 && r.size.cmp(t.size) >= 0 {
 				r = t

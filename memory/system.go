@@ -54,6 +54,9 @@ type System struct {
 	pool       readerPool
 	events     eventState
 	eventfdSeq uint64
+	// loops is set once a loop through an alias was accepted (cycle.go):
+	// from then on, changes that can lengthen a loop are checked.
+	loops bool
 
 	// Regions and address spaces by owner (DESIGN L4).
 	owned map[*qom.Object]*ownedSet

@@ -28,6 +28,12 @@ func TestTopologyErrors(t *testing.T) {
 	check(t, root.AddSubregion(0, outer))
 	aliasOuter := m(s.NewAlias(nil, "alias of outer", outer, 0, 0x1000))
 	aliasAlias := m(s.NewAlias(nil, "alias of alias", aliasOuter, 0, 0x1000))
+	// Aliases whose window, once placed in inner at 0x6000 (outer+0x7000),
+	// shows outer at the same base again: a render loop that never ends.
+	// (A window elsewhere is a loop that ends by clipping: accepted, see
+	// cycle.go.)
+	aliasSelf := m(s.NewAlias(nil, "alias of outer at itself", outer, 0x7000, 0x1000))
+	aliasAliasSelf := m(s.NewAlias(nil, "alias of alias at itself", aliasSelf, 0, 0x1000))
 	mappedAlias := m(s.NewAlias(nil, "mapped alias", leaf, 0, 0x1000))
 	check(t, inner.AddSubregion(0x4000, mappedAlias))
 	top := m(s.NewIO(nil, "top", 0x1000, nil))
@@ -59,9 +65,9 @@ func TestTopologyErrors(t *testing.T) {
 		{"add to itself", func() error { return loose.AddSubregion(0, loose) }, "itself"},
 		{"container cycle", func() error { return c2.AddSubregion(0, c1) }, "loop"},
 		{"deep container cycle", func() error { return c3.AddSubregion(0, c1) }, "loop"},
-		{"alias loop via AddSubregion", func() error { return inner.AddSubregion(0x6000, aliasOuter) }, "loop"},
-		{"alias of alias loop via AddSubregion", func() error { return inner.AddSubregion(0x6000, aliasAlias) }, "loop"},
-		{"alias loop via SetAlias to its container", func() error { return mappedAlias.SetAlias(outer, 0) }, "loop"},
+		{"alias loop via AddSubregion", func() error { return inner.AddSubregion(0x6000, aliasSelf) }, "never ends"},
+		{"alias of alias loop via AddSubregion", func() error { return inner.AddSubregion(0x6000, aliasAliasSelf) }, "never ends"},
+		{"alias loop via SetAlias to its container", func() error { return mappedAlias.SetAlias(outer, 0x5000) }, "never ends"},
 		{"alias loop via SetAlias to itself", func() error { return aliasOuter.SetAlias(aliasOuter, 0) }, "itself"},
 		{"alias loop via SetAlias through an alias", func() error { return aliasOuter.SetAlias(aliasAlias, 0) }, "loop"},
 		{"add to an alias", func() error { return aliasOuter.AddSubregion(0, loose) }, "alias"},

@@ -37,17 +37,28 @@ func appendPoint(ps []uint64, v i128) []uint64 {
 // boundaries appends the start and end of every region below r as the
 // render walk places them (base is r's container's base). The walk is
 // capped: DAGs of aliases could make it exponential.
+//
+// The walk clips like rendering (loops through aliases that rendering
+// accepts end the same way) and is also capped.
 func boundaries(r *Region, base i128, ps []uint64) []uint64 {
-	if len(ps) > 4096 {
+	return clippedBoundaries(r, base, i128{}, two64, ps, 0)
+}
+
+func clippedBoundaries(r *Region, base, clo, chi i128, ps []uint64, hops int) []uint64 {
+	if len(ps) > 4096 || hops > maxAliasHops {
 		return ps
 	}
 	base = base.add(u64(r.addr))
 	ps = appendPoint(appendPoint(ps, base), base.add(r.size))
+	lo, hi := max128(base, clo), min128(base.add(r.size), chi)
+	if !lo.less(hi) {
+		return ps
+	}
 	if t := r.alias; t != nil {
-		return boundaries(t, base.sub(u64(t.addr)).sub(u64(r.aliasOffset)), ps)
+		return clippedBoundaries(t, base.sub(u64(t.addr)).sub(u64(r.aliasOffset)), lo, hi, ps, hops+1)
 	}
 	for _, c := range r.subregions {
-		ps = boundaries(c, base, ps)
+		ps = clippedBoundaries(c, base, lo, hi, ps, hops)
 	}
 	return ps
 }

@@ -32,7 +32,7 @@ func Verify(as *AddressSpace) error {
 		return nil
 	}
 	pts := map[uint64]struct{}{}
-	collectPoints(root, i128{}, pts, 0)
+	collectPoints(root, i128{}, i128{}, two64, pts, 0)
 	for i := range v.ranges {
 		pts[v.ranges[i].Start] = struct{}{}
 		pts[v.ranges[i].Last] = struct{}{}
@@ -43,7 +43,7 @@ func Verify(as *AddressSpace) error {
 	}
 	sort.Slice(addrs, func(i, j int) bool { return addrs[i] < addrs[j] })
 	for _, a := range addrs {
-		want, ok := bruteForce(root, i128{}, u64(a), false, false)
+		want, ok := bruteForce(root, i128{}, u64(a), false, false, 0)
 		fr := v.Find(a)
 		switch {
 		case !ok && fr == nil:
@@ -80,23 +80,29 @@ func checkRanges(rs []FlatRange) error {
 }
 
 // collectPoints adds the absolute first and last address (and the one past
-// the end) of every region reachable from mr rendered at base.
-func collectPoints(mr *Region, base i128, pts map[uint64]struct{}, depth int) {
-	if depth > 64 || !mr.enabled {
+// the end) of every region reachable from mr rendered at base, clipped as
+// rendering clips (so that loops through aliases end as renders do).
+func collectPoints(mr *Region, base, clo, chi i128, pts map[uint64]struct{}, hops int) {
+	if hops > maxAliasHops || !mr.enabled || len(pts) > maxLoopWalk {
 		return
 	}
 	base = base.add(u64(mr.addr))
-	for _, p := range []i128{base, base.add(mr.size).sub(u64(1)), base.add(mr.size)} {
+	lo := max128(base, clo)
+	hi := min128(base.add(mr.size), chi)
+	if !lo.less(hi) {
+		return
+	}
+	for _, p := range []i128{lo, hi.sub(u64(1)), hi} {
 		if !p.neg() && p.hi == 0 {
 			pts[p.lo] = struct{}{}
 		}
 	}
 	if t := mr.alias; t != nil {
-		collectPoints(t, base.sub(u64(t.addr)).sub(u64(mr.aliasOffset)), pts, depth+1)
+		collectPoints(t, base.sub(u64(t.addr)).sub(u64(mr.aliasOffset)), lo, hi, pts, hops+1)
 		return
 	}
 	for _, s := range mr.subregions {
-		collectPoints(s, base, pts, depth+1)
+		collectPoints(s, base, lo, hi, pts, hops)
 	}
 }
 
@@ -107,8 +113,8 @@ type bruteHit struct {
 }
 
 // bruteForce resolves one address by walking the tree in render order.
-func bruteForce(mr *Region, base, addr i128, ro, nv bool) (bruteHit, bool) {
-	if !mr.enabled {
+func bruteForce(mr *Region, base, addr i128, ro, nv bool, hops int) (bruteHit, bool) {
+	if !mr.enabled || hops > maxAliasHops {
 		return bruteHit{}, false
 	}
 	base = base.add(u64(mr.addr))
@@ -118,10 +124,10 @@ func bruteForce(mr *Region, base, addr i128, ro, nv bool) (bruteHit, bool) {
 	ro = ro || mr.readonly
 	nv = nv || mr.nonvolatile
 	if t := mr.alias; t != nil {
-		return bruteForce(t, base.sub(u64(t.addr)).sub(u64(mr.aliasOffset)), addr, ro, nv)
+		return bruteForce(t, base.sub(u64(t.addr)).sub(u64(mr.aliasOffset)), addr, ro, nv, hops+1)
 	}
 	for _, s := range mr.subregions {
-		if h, ok := bruteForce(s, base, addr, ro, nv); ok {
+		if h, ok := bruteForce(s, base, addr, ro, nv, hops); ok {
 			return h, true
 		}
 	}
