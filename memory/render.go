@@ -53,11 +53,11 @@ const (
 func (l list) empty() bool { return l.a == l.b }
 
 type renderer struct {
-	pool    []piece     // arena of every list of the current render
-	leaves  []*Region   // leaf table: piece.leaf indexes it
-	stack   []list      // children lists of the containers being rendered
-	order   []list      // scratch for sorting children lists
-	migrate bool        // global dirty tracking adds the MIGRATION bit
+	pool    []piece   // arena of every list of the current render
+	leaves  []*Region // leaf table: piece.leaf indexes it
+	stack   []list    // children lists of the containers being rendered
+	order   []list    // scratch for sorting children lists
+	migrate bool      // global dirty tracking adds the MIGRATION bit
 }
 
 // render renders the view of root (a flat-view root, not nil).
@@ -70,7 +70,7 @@ func (s *System) render(root *Region) *FlatView {
 	rd.migrate = s.globalDirty != 0
 	rd.pool = rd.pool[:0]
 	rd.leaves = rd.leaves[:0]
-	l := rd.region(root, i128{}, i128{}, two64, false, false, false)
+	l := rd.region(root, i128{}, i128{}, two64, false, false, false, 0)
 	ranges := rd.finish(rd.pool[l.a:l.b])
 	clear(rd.leaves) // drop the region pointers
 	fv := &FlatView{sys: s, root: root, ranges: ranges}
@@ -81,7 +81,7 @@ func (s *System) render(root *Region) *FlatView {
 
 // region renders mr at base within the clip [clo, chi), with the flags
 // inherited from the path, and returns its list (R-FLAT-1..7).
-func (rd *renderer) region(mr *Region, base, clo, chi i128, ro, nv, um bool) list {
+func (rd *renderer) region(mr *Region, base, clo, chi i128, ro, nv, um bool, hops int) list {
 	if !mr.enabled { // R-FLAT-2
 		return list{}
 	}
@@ -95,13 +95,16 @@ func (rd *renderer) region(mr *Region, base, clo, chi i128, ro, nv, um bool) lis
 	nv = nv || mr.nonvolatile
 	um = um || mr.unmergeable
 	if t := mr.alias; t != nil { // R-FLAT-5
-		return rd.region(t, base.sub(u64(t.addr)).sub(u64(mr.aliasOffset)), lo, hi, ro, nv, um)
+		if hops == maxAliasHops {
+			return list{} // unreachable: loops are accepted only within this bound (cycle.go)
+		}
+		return rd.region(t, base.sub(u64(t.addr)).sub(u64(mr.aliasOffset)), lo, hi, ro, nv, um, hops+1)
 	}
 	var children list
 	if len(mr.subregions) > 0 { // R-FLAT-4
 		mark := len(rd.stack)
 		for _, sub := range mr.subregions {
-			if l := rd.region(sub, base, lo, hi, ro, nv, um); !l.empty() {
+			if l := rd.region(sub, base, lo, hi, ro, nv, um, hops); !l.empty() {
 				rd.stack = append(rd.stack, l)
 			}
 		}
