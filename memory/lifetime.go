@@ -132,7 +132,7 @@ func (r *Region) finalize() {
 // be finalized while a reader is still inside one of its regions.
 func (s *System) detachOwner(o *qom.Object) {
 	os := s.owned[o]
-	if os == nil || !o.Alive() {
+	if os == nil || !o.Alive() || s.compat.noDetach {
 		return
 	}
 	s.Begin()

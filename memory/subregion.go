@@ -48,7 +48,7 @@ func (r *Region) AddSubregionOverlap(offset uint64, sub *Region, priority int32)
 	sub.priority = priority
 	sub.addr = offset
 	r.link(sub)
-	if r.owner != sub.owner && sub.owner != nil {
+	if (r.owner != sub.owner || s.compat.sameOwnerRefs) && sub.owner != nil {
 		sub.owner.RefHold(sub.containerHold())
 		sub.heldOwner = true
 	}

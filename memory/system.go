@@ -58,6 +58,8 @@ type System struct {
 	// from then on, changes that can lengthen a loop are checked.
 	loops bool
 
+	compat qemuCompat // protections switched off by regression tests only
+
 	// Regions and address spaces by owner (DESIGN L4).
 	owned map[*qom.Object]*ownedSet
 }
