@@ -1,8 +1,8 @@
 package qom
 
 import (
-	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -51,6 +51,7 @@ type Property struct {
 type propTable struct {
 	list  []*Property
 	index map[string]*Property
+	next  map[string]int // auto-numbering hint per "<base>[*]": lower indices are taken
 }
 
 func (t *propTable) find(name string) *Property {
@@ -83,12 +84,41 @@ func (t *propTable) remove(p *Property) {
 	if t.index[p.Name] == p {
 		delete(t.index, p.Name)
 	}
+	if base, i, ok := splitIndexed(p.Name); ok && t.next != nil && i < t.next[base] {
+		t.next[base] = i // that index is free again
+	}
 	for i, q := range t.list {
 		if q == p {
 			t.list = append(t.list[:i:i], t.list[i+1:]...)
 			return
 		}
 	}
+}
+
+// nextIndex returns the lowest index of "<base>[N]" that may be free.
+func (t *propTable) nextIndex(base string) int { return t.next[base] }
+
+func (t *propTable) setNextIndex(base string, i int) {
+	if t.next == nil {
+		t.next = map[string]int{}
+	}
+	t.next[base] = i
+}
+
+// splitIndexed splits "<base>[N]" into base and N.
+func splitIndexed(name string) (string, int, bool) {
+	if !strings.HasSuffix(name, "]") {
+		return "", 0, false
+	}
+	open := strings.LastIndexByte(name, '[')
+	if open < 0 {
+		return "", 0, false
+	}
+	i, err := strconv.Atoi(name[open+1 : len(name)-1])
+	if err != nil || i < 0 {
+		return "", 0, false
+	}
+	return name[:open], i, true
 }
 
 // FindProperty looks name up: class properties first, from the root-most
@@ -110,10 +140,14 @@ func (o *Object) AddProperty(p *Property) (*Property, error) {
 		return nil, &FinalizedError{Object: o.String(), Op: "AddProperty"}
 	}
 	if base, ok := strings.CutSuffix(p.Name, "[*]"); ok {
-		for i := 0; ; i++ {
-			n := fmt.Sprintf("%s[%d]", base, i)
+		// Indices below the table's hint are taken (see remove), so the
+		// search starts there: adding n children "x[*]" costs O(n), not
+		// O(n^2).
+		for i := o.props.nextIndex(base); ; i++ {
+			n := base + "[" + strconv.Itoa(i) + "]"
 			if o.FindProperty(n) == nil {
 				p.Name = n
+				o.props.setNextIndex(base, i+1)
 				break
 			}
 		}
