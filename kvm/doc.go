@@ -35,6 +35,16 @@
 //
 // VM methods are safe for concurrent use, including from exit handlers.
 //
+// # Memory
+//
+// [VM.AttachMemory] makes the VM's slots follow an address space of package
+// memory: a [MemoryMap] is a memory listener that turns the RAM and ROM
+// ranges of each new flat view into slots, by difference (QEMU's KVM memory
+// listener), with a slot budget, read-only slots for ROMs and readonly
+// ranges, and dirty logging synced into the memory system's bitmaps. A
+// [RunGate] keeps vCPUs out of the guest while a commit replaces slots, so
+// that a vCPU never runs on a half-updated map.
+//
 // # Errors
 //
 // Every failed ioctl is reported with its name and arguments and wraps the
