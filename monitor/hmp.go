@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"qmem.dev/qmem/memory"
 	"qmem.dev/qmem/mtree"
 	"qmem.dev/qmem/qmp"
 )
@@ -50,6 +51,12 @@ func (mon *Monitor) runHMP(line string) (string, error) {
 			default:
 				return fmt.Sprintf("info mtree: unsupported option '%s'\n", a), nil
 			}
+		}
+		if opt.Flat && mon.m.AccelRunning() {
+			opt.Accel = &mtree.Accel{Name: "kvm", HasMemory: func(as *memory.AddressSpace, start, size uint64) bool {
+				_, ok := mon.m.AccelHasMemory(as, start, size)
+				return ok
+			}}
 		}
 		mon.sys.Lock()
 		err := mtree.WriteLocked(&b, mon.sys, opt)

@@ -25,9 +25,10 @@
 // # What is not printed
 //
 // `info mtree -f -d` (the dispatch tree, R-MTREEF-3: QEMU's page-table
-// layout) and the accelerator column of `-f` (only KVM reports it,
-// R-MTREEF-2 item 7) are not printed. Options.Disabled is ignored with Flat,
-// as -D is by QEMU.
+// layout) is not printed. The accelerator column of `-f` (R-MTREEF-2 item
+// 7) is printed only when Options.Accel says what the accelerator maps (the
+// monitor does under KVM). Options.Disabled is ignored with Flat, as -D is
+// by QEMU.
 //
 // # Conformance
 //

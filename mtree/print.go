@@ -29,6 +29,17 @@ type Options struct {
 	// QEMU's order from a facts file. Nil means address-space creation
 	// order, which is what QEMU prints (R-MTREEF-2).
 	ASOrder func(root string, as []string) ([]string, error)
+	// Accel, when set, adds the accelerator column of `info mtree -f`
+	// (R-MTREEF-2 item 7): QEMU prints it for KVM only.
+	Accel *Accel
+}
+
+// Accel describes an accelerator for the column of `info mtree -f`.
+type Accel struct {
+	Name string // printed after the range, e.g. "kvm"
+	// HasMemory reports whether the accelerator maps every byte of
+	// [start, start+size) of the space (size 0 means 2^64).
+	HasMemory func(as *memory.AddressSpace, start, size uint64) bool
 }
 
 // Text markers QEMU prints.

@@ -62,8 +62,9 @@ func rootLine(v *memory.FlatView) string {
 // line shows the leaf region's own priority, "nv-" when the range is
 // nonvolatile, "rom" when it is read-only (else the leaf's type label), the
 // leaf's name, " @offset" only for a non-zero offset in the leaf, and with
-// opt.Owners the leaf's owner suffix. No accelerator column and no -d
-// dispatch dump are printed (R-MTREEF-2 items 7 and 8).
+// opt.Owners the leaf's owner suffix, and with opt.Accel the accelerator's
+// name once per space of the group that it maps the range in (R-MTREEF-2
+// item 7). No -d dispatch dump is printed (item 8).
 func appendFlat(b []byte, sys *memory.System, opt Options) ([]byte, error) {
 	for n, g := range flatGroups(sys) {
 		b = append(b, "FlatView #"...)
@@ -97,6 +98,18 @@ func appendFlat(b []byte, sys *memory.System, opt Options) ([]byte, error) {
 		}
 		for i := range ranges {
 			b = appendRangeLine(b, &ranges[i], opt.Owners)
+			if a := opt.Accel; a != nil && a.HasMemory != nil {
+				// R-MTREEF-2 item 7: once per space of the group that the
+				// accelerator maps the range in, in creation order.
+				b = b[:len(b)-1]
+				for _, as := range g.spaces {
+					if a.HasMemory(as, ranges[i].Start, ranges[i].Len()) {
+						b = append(b, ' ')
+						b = append(b, a.Name...)
+					}
+				}
+				b = append(b, '\n')
+			}
 		}
 		b = append(b, '\n')
 	}
