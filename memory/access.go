@@ -27,9 +27,14 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) R
 	}
 	rd.Enter()
 	v := as.view.Load()
-	// Fast paths in the range of the last hit: the whole buffer in direct
-	// RAM (R-ACC-4), or one MMIO step.
-	if e := rd.hit(v, addr); e != nil {
+	// Fast paths in the range of the address (the last hit, else found by
+	// the binary search): the whole buffer in direct RAM (R-ACC-4), or one
+	// MMIO step.
+	e := rd.hit(v, addr)
+	if e == nil {
+		e = rd.lookupEntry(v, addr)
+	}
+	if e != nil {
 		if off := addr - e.start; uint64(len(buf))-1 <= e.span-off {
 			if e.rmem != nil && !(attrs.Memory && e.romd) {
 				ramLoad(buf, e.rmem, off)
@@ -56,7 +61,11 @@ func (rd *Reader) Write(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) 
 	}
 	rd.Enter()
 	v := as.view.Load()
-	if e := rd.hit(v, addr); e != nil {
+	e := rd.hit(v, addr)
+	if e == nil {
+		e = rd.lookupEntry(v, addr)
+	}
+	if e != nil {
 		if off := addr - e.start; uint64(len(buf))-1 <= e.span-off {
 			if e.wmem != nil {
 				ramStore(e.wmem, off, buf)
@@ -163,6 +172,18 @@ func (rd *Reader) translateSlow(v *FlatView, addr uint64, write bool, attrs Attr
 		}
 		v, addr = te.Target.view.Load(), next
 	}
+}
+
+// lookupEntry finds the range of v containing addr by binary search,
+// remembers it as the reader's last hit and returns its entry (nil when
+// nothing is there).
+func (rd *Reader) lookupEntry(v *FlatView, addr uint64) *dispatchEntry {
+	i := v.lookup(addr)
+	if i < 0 {
+		return nil
+	}
+	rd.view, rd.idx = v, i
+	return &v.disp[i]
 }
 
 // find returns the index of the range of v containing addr, or -1, trying
@@ -292,7 +313,11 @@ func (rd *Reader) Load(as *AddressSpace, addr uint64, size uint, e Endianness, a
 	}
 	rd.Enter()
 	v := as.view.Load()
-	if d := rd.hit(v, addr); d != nil && d.rmem != nil {
+	d := rd.hit(v, addr)
+	if d == nil {
+		d = rd.lookupEntry(v, addr)
+	}
+	if d != nil && d.rmem != nil {
 		if off := addr - d.start; uint64(size)-1 <= d.span-off {
 			x := loadValue(d.rmem, off, size, e == BigEndian)
 			rd.Exit()
@@ -328,7 +353,11 @@ func (rd *Reader) Store(as *AddressSpace, addr uint64, size uint, x uint64, e En
 	}
 	rd.Enter()
 	v := as.view.Load()
-	if d := rd.hit(v, addr); d != nil && d.wmem != nil {
+	d := rd.hit(v, addr)
+	if d == nil {
+		d = rd.lookupEntry(v, addr)
+	}
+	if d != nil && d.wmem != nil {
 		if off := addr - d.start; uint64(size)-1 <= d.span-off {
 			storeValue(d.wmem, off, size, x, e == BigEndian)
 			if d.mask != 0 {

@@ -278,6 +278,10 @@ type Reader struct {
 	// borrowed marks the pool's readers (AddressSpace.Read and friends),
 	// whose callback nesting is also bounded across readers.
 	borrowed bool
+
+	// Keeps the next allocation off the cache line of depth and the last
+	// hit, which every access writes.
+	_ [64]byte
 }
 
 // NewReader registers a reader. Close it when done.
