@@ -115,6 +115,9 @@ func FuzzOps(f *testing.F) {
 					t.Fatalf("step %d: refused with %q, yet the machine changed:\n%s", step, err, firstDiff(before, after))
 				}
 			}
+			if r := containerCycle(regions); r != nil {
+				t.Fatalf("step %d (error %v): %s is its own container's descendant (a container cycle)", step, err, r)
+			}
 			if depth == 0 {
 				verifyAll(t, m.sys)
 			}
@@ -130,6 +133,21 @@ func FuzzOps(f *testing.F) {
 			t.Fatalf("leaks:\n%s", qom.FormatLeaks(leaks))
 		}
 	})
+}
+
+// containerCycle returns a region whose chain of containers leads back to
+// itself, or nil. (Printing or detaching such a tree never ends.)
+func containerCycle(regions []*memory.Region) *memory.Region {
+	for _, r := range regions {
+		c := r.Container()
+		for i := 0; c != nil && i <= len(regions); i++ {
+			if c == r {
+				return r
+			}
+			c = c.Container()
+		}
+	}
+	return nil
 }
 
 // verifyAll checks every address space's view against the brute force.
