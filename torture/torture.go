@@ -34,6 +34,9 @@ type Config struct {
 	KVM bool
 	// Progress, when set, is called after every operation.
 	Progress func(done, total int)
+	// Source, when set, replaces the seeded generator of operations (the
+	// fuzz target feeds its input through it).
+	Source rand.Source
 }
 
 // Report is the outcome of a run.
@@ -110,7 +113,7 @@ func Run(cfg Config) (Report, error) {
 	}
 	st := &state{
 		cfg:     cfg,
-		rng:     rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		rng:     rand.New(source(cfg)),
 		m:       m,
 		sys:     m.MemorySystem(),
 		reg:     m.Registry(),
@@ -168,6 +171,13 @@ func Run(cfg Config) (Report, error) {
 	st.rep.Commits, st.rep.Renders = stats.Commits, stats.Renders
 	st.rep.Elapsed = time.Since(start)
 	return st.rep, nil
+}
+
+func source(cfg Config) rand.Source {
+	if cfg.Source != nil {
+		return cfg.Source
+	}
+	return rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)
 }
 
 func (st *state) fail(kind *int, format string, args ...any) {
