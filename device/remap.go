@@ -1,6 +1,7 @@
 package device
 
 import (
+	"errors"
 	"fmt"
 
 	"qmem.dev/qmem/memory"
@@ -77,8 +78,11 @@ func (r *Remap) Realize() error {
 	if err := sys.Commit(); err != nil {
 		return err
 	}
-	if err1 != nil || err2 != nil {
-		return fmt.Errorf("remap controller: %v %v", err1, err2)
+	switch {
+	case err1 != nil && err2 != nil:
+		return fmt.Errorf("remap controller: mapping the window: %w; %w", err1, err2)
+	case err1 != nil || err2 != nil:
+		return fmt.Errorf("remap controller: mapping the window: %w", errors.Join(err1, err2))
 	}
 	port, err := sys.NewIO(r, "remap-ctl", 1, &memory.Ops{
 		Read: func(uint64, uint, memory.Attrs) (uint64, memory.Result) {

@@ -52,14 +52,14 @@ func (s *System) newAddressSpace(owner *qom.Object, root *Region, name string) (
 	if root == nil {
 		return nil, fmt.Errorf("memory: address space '%s' needs a root region", name)
 	}
-	if err := root.live("NewAddressSpace rooted at"); err != nil {
+	if err := root.live("NewAddressSpace"); err != nil {
 		return nil, err
 	}
 	if root.sys != s {
 		return nil, fmt.Errorf("memory: root %s belongs to another memory system", root)
 	}
 	if owner != nil && !owner.Alive() {
-		return nil, &qom.FinalizedError{Object: owner.String(), Op: "NewAddressSpace owned by"}
+		return nil, &qom.FinalizedError{Object: owner.String(), Op: "NewOwnedAddressSpace"}
 	}
 	if err := s.checkMutable(); err != nil {
 		return nil, err

@@ -126,7 +126,7 @@ func (r *Region) SetAlias(target *Region, offset uint64) error {
 	if err := r.live("SetAlias"); err != nil {
 		return err
 	}
-	if err := target.live("SetAlias to"); err != nil {
+	if err := target.live("SetAlias"); err != nil {
 		return err
 	}
 	if err := r.sys.checkMutable(); err != nil {

@@ -91,7 +91,7 @@ func (s *System) NewAlias(owner qom.Instance, name string, target *Region, offse
 	if target == nil {
 		return nil, fmt.Errorf("memory: alias '%s' needs a target", name)
 	}
-	if err := target.live("alias"); err != nil {
+	if err := target.live("NewAlias"); err != nil {
 		return nil, err
 	}
 	if target.sys != s {

@@ -73,23 +73,22 @@ type Region struct {
 	mappedViaAlias int       // R-SUB-9
 	heldOwner      bool      // the container holds a reference on our owner (R-LIFE-3)
 
-	ops   *Ops // MMIO callbacks; nil means unassigned (R-UNAS-2)
+	ops *Ops // MMIO callbacks; nil means unassigned (R-UNAS-2)
 	// guardDev is the owner device the re-entrancy guard applies to
 	// (R-ACC-8), nil when it does not apply. Immutable.
 	guardDev *qom.Object
 	// panicked is set once a callback of the region panicked (reported once).
 	panicked atomic.Bool
-	ram   *ramBlock
-	iommu IOMMU
+	ram      *ramBlock
+	iommu    IOMMU
 
 	iommuNotifiers []*IOMMUNotifier
 
-	vgaLogCount  int   // R-DIRTY-1: the VGA log bit is reference counted
+	vgaLogCount  int // R-DIRTY-1: the VGA log bit is reference counted
 	coalesced    []addrRange
 	ioeventfds   []ioeventfd
 	ioevSnap     atomic.Pointer[[]ioeventfd] // copy for the access path
 	flushCoalesc bool
-
 }
 
 // RegisterTypes registers the region types in reg; it is a no-op when they
@@ -170,7 +169,7 @@ func (s *System) newRegion(owner qom.Instance, typeName, name string, kind Kind,
 	if owner != nil {
 		ownerObj = owner.QOM()
 		if !ownerObj.Alive() {
-			return nil, &qom.FinalizedError{Object: ownerObj.String(), Op: "create region '" + name + "' owned by"}
+			return nil, &qom.FinalizedError{Object: ownerObj.String(), Op: "new region '" + name + "'"}
 		}
 		if ownerObj.Registry() != s.reg {
 			return nil, fmt.Errorf("memory: owner %s belongs to another registry", ownerObj)
@@ -290,7 +289,9 @@ func (r *Region) IsMapped() bool { return r.container != nil || r.mappedViaAlias
 
 // IsRAM reports whether the region is backed by host memory accessed
 // directly (RAM, ROM, RAM device).
-func (r *Region) IsRAM() bool { return r.kind == KindRAM || r.kind == KindROM || r.kind == KindRAMDevice }
+func (r *Region) IsRAM() bool {
+	return r.kind == KindRAM || r.kind == KindROM || r.kind == KindRAMDevice
+}
 
 // IsROMDevice reports whether the region is a ROM device.
 func (r *Region) IsROMDevice() bool { return r.kind == KindROMDevice }

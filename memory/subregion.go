@@ -25,13 +25,23 @@ func (r *Region) AddSubregionOverlap(offset uint64, sub *Region, priority int32)
 	if err := r.checkAdd(offset, sub); err != nil {
 		return err
 	}
+	// A container inside its own descendant: a loop of containment alone,
+	// whatever aliases also connect them. Containers form a tree, so it is
+	// enough to look for sub among r's containers.
+	for c := r; c != nil; c = c.container {
+		if c == sub {
+			var chain []*Region // r, its containers up to sub's child, then sub
+			for d := r; d != sub; d = d.container {
+				chain = append(chain, d)
+			}
+			chain = append(chain, sub)
+			return loopError(fmt.Sprintf("adding %s to %s", sub, r), chain, "contains a container in itself")
+		}
+	}
 	if path := sub.reaches(r); path != nil {
-		// A loop: accepted only through an alias and when rendering it ends.
+		// A loop through an alias: accepted only when rendering it ends.
 		action := fmt.Sprintf("adding %s to %s", sub, r)
 		path = append(path, sub)
-		if !hasAlias(path) {
-			return loopError(action, path, "contains a container in itself")
-		}
 		oldAddr, oldPrio := sub.addr, sub.priority
 		sub.addr, sub.priority = offset, priority
 		r.link(sub)
@@ -66,10 +76,10 @@ func (r *Region) checkAdd(offset uint64, sub *Region) error {
 	if sub == nil {
 		return fmt.Errorf("memory: add a nil subregion to %s", r)
 	}
-	if err := r.live("AddSubregion to"); err != nil {
+	if err := r.live("AddSubregion"); err != nil {
 		return err
 	}
-	if err := sub.live("AddSubregion of"); err != nil {
+	if err := sub.live("AddSubregion"); err != nil {
 		return err
 	}
 	if err := r.sys.checkMutable(); err != nil {

@@ -43,10 +43,12 @@ func (d *Dump) resolveAliases() error {
 			return err
 		}
 	}
+	// An alias chain that never ends holds a loop; the error names the
+	// first alias on the loop itself, not one that merely leads into it.
 	for _, r := range d.Regions {
 		t := r.Alias
-		for steps := 0; t != nil; steps++ {
-			if t == r || steps > len(d.Regions) {
+		for steps := 0; t != nil && steps <= len(d.Regions); steps++ {
+			if t == r {
 				return errorf(r.Places[0].Line, "alias loop: alias %q leads back to itself", r.Name)
 			}
 			t = t.Alias

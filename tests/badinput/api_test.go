@@ -91,7 +91,7 @@ var apiCases = []apiCase{
 		func(f *machine) error { return f.r("bi-c3").AddSubregion(0, f.r("bi-c1")) }},
 	{entry{"container cycle beside an alias", "bi-c3.AddSubregion(0, bi-c1), bi-c1 (0x2000) > bi-c2 at 0x1000 > bi-c3, and bi-c2 also holds bi-c3-alias, an alias of bi-c3",
 		"memory: adding 'bi-c1' to 'bi-c3' would make a loop that contains a container in itself: 'bi-c1' -> 'bi-c2' -> 'bi-c3' -> 'bi-c1'",
-		"memory/subregion.go, AddSubregionOverlap classifies the loop by the one path pathTo finds; it finds bi-c1 -> bi-c2 -> bi-c3-alias -> bi-c3 -> bi-c1, which goes through an alias, so the containment cycle bi-c1 > bi-c2 > bi-c3 > bi-c1 is accepted as an alias loop that ends by clipping; printing `info mtree` of the space rooted at bi-c1 then recurses without end until the process is killed (FuzzOps found it: bi-leaf.AddSubregion(0, system) is accepted likewise)"},
+		""},
 		func(f *machine) error {
 			err := f.r("bi-c3").AddSubregion(0, f.r("bi-c1"))
 			if err == nil {
@@ -142,14 +142,13 @@ var apiCases = []apiCase{
 		"memory: cannot grow 'bi-leaf' beyond its host memory (0x1000 bytes)", ""},
 		func(f *machine) error { return f.r("bi-leaf").SetSize(0x2000) }},
 	{entry{"use after finalize: a finalized subregion", "system.AddSubregion(0xa0000000, bi-dead), bi-dead finalized",
-		"qom: AddSubregion of finalized object region 'bi-dead'",
-		"memory/subregion.go, checkAdd passes the operation \"AddSubregion of\" to qom.FinalizedError, whose text adds another \"of\": \"qom: AddSubregion of of finalized object region 'bi-dead'\" (likewise \"AddSubregion to of\", \"SetAlias to of\", \"NewAddressSpace rooted at of\", \"create region 'x' owned by of\")"},
+		"qom: AddSubregion of finalized object region 'bi-dead'", ""},
 		func(f *machine) error { return f.m.SystemMemory().AddSubregion(0xa000_0000, f.r("bi-dead")) }},
 	{entry{"use after finalize: a setter", "bi-dead.SetEnabled(true)",
 		"qom: SetEnabled of finalized object region 'bi-dead'", ""},
 		func(f *machine) error { return f.r("bi-dead").SetEnabled(true) }},
 	{entry{"use after finalize: an alias target", "NewAlias(nil, \"bi-x\", bi-dead, 0, 0x10)",
-		"qom: alias of finalized object region 'bi-dead'", ""},
+		"qom: NewAlias of finalized object region 'bi-dead'", ""},
 		func(f *machine) error { _, err := f.sys.NewAlias(nil, "bi-x", f.r("bi-dead"), 0, 0x10); return err }},
 	{entry{"region of another memory system", "system.AddSubregion(0, r), r made by another System",
 		"memory: 'system' and (unnamed region) belong to different memory systems", ""},

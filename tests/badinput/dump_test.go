@@ -160,7 +160,7 @@ var dumpCases = []dumpCase{
 		func(t *testing.T) error { return parse(t, edit("@ram 0", "@nope 0")) }},
 	{entry{"alias loop", "alias `a` (line 3) of `loop`, whose section's root (line 6) is `alias loop @loop`",
 		"line 6: alias loop: alias \"loop\" leads back to itself",
-		"mtree/dump/alias.go, Dump.resolveAliases's loop check (steps > len(d.Regions)) blames the first alias whose chain does not end, even when that alias only leads into a loop of others: it reports line 3 and alias a, which are not on the loop"},
+		""},
 		func(t *testing.T) error {
 			return parse(t, "address-space: memory\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n    0000000000000000-0000000000000fff (prio 0, i/o): alias a @loop 0000000000000000-0000000000000fff\n\n"+
 				"memory-region: loop\n  0000000000000000-0000000000000fff (prio 0, i/o): alias loop @loop 0000000000000000-0000000000000fff\n\n")

@@ -133,8 +133,7 @@ var qomCases = []qomCase{
 			return err
 		}},
 	{entry{"realize error: two mappings refused", "Machine.AddDevice(qmem-remap, id bi-remap, port 0x5f8, base 0xffffffffffff8000, flash /machine/peripheral/flash0)",
-		"remap controller: memory: region 'remap-rom' at 0xffffffffffff8000 with size 0x10000 wraps past 2^64; memory: region 'remap-ram' at 0xffffffffffff8000 with size 0x10000 wraps past 2^64",
-		"device/remap.go, Remap.Realize joins the two errors with a bare space (\"remap controller: %v %v\"), so one sentence runs into the next: \"... wraps past 2^64 memory: region 'remap-ram' ...\""},
+		"remap controller: mapping the window: memory: region 'remap-rom' at 0xffffffffffff8000 with size 0x10000 wraps past 2^64; memory: region 'remap-ram' at 0xffffffffffff8000 with size 0x10000 wraps past 2^64", ""},
 		func(f *machine) error {
 			_, err := f.m.AddDevice(&board.DeviceSpec{Type: device.TypeRemap, ID: "bi-remap", Props: map[string]any{
 				"port": "0x5f8", "base": "0xffffffffffff8000", "flash": "/machine/peripheral/flash0"}})
