@@ -269,11 +269,10 @@ type Reader struct {
 	view *FlatView
 	idx  int
 
-	// The MMIO callbacks this reader is inside, innermost last, each with
-	// the device its re-entrancy guard watches (nil for unguarded regions):
-	// R-ACC-8, and a bound on nesting.
-	nest    int
-	nestDev [maxNest]*qom.Object
+	// The MMIO callback levels this reader is inside, innermost last
+	// (R-ACC-8, and a bound on nesting).
+	nest   int
+	levels [maxNest]callbackLevel
 
 	// borrowed marks the pool's readers (AddressSpace.Read and friends),
 	// whose callback nesting is also bounded across readers.
@@ -282,6 +281,19 @@ type Reader struct {
 	// Keeps the next allocation off the cache line of depth and the last
 	// hit, which every access writes.
 	_ [64]byte
+}
+
+// callbackLevel is one MMIO dispatch a reader is inside: the device its
+// re-entrancy guard watches (nil when the region is not guarded), what to
+// report if the callback panics, and the reader's section depth to restore
+// then.
+type callbackLevel struct {
+	dev   *qom.Object
+	mr    *Region
+	off   uint64
+	size  uint
+	write bool
+	depth int
 }
 
 // NewReader registers a reader. Close it when done.
@@ -352,7 +364,7 @@ func (r *Reader) forceExit() {
 		r.Exit()
 	}
 	r.nest = 0
-	clear(r.nestDev[:])
+	clear(r.levels[:])
 }
 
 // eventCounts sums the counters of every reader, open or closed.

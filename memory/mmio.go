@@ -1,6 +1,10 @@
 package memory
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"qmem.dev/qmem/qom"
+)
 
 // MMIO dispatch: validity (R-SIZE-3), step sizes (R-SIZE-1), splitting into
 // callback sizes (R-SIZE-5/6) and byte order (A.15). Everything here runs on
@@ -86,7 +90,7 @@ func validFast(o *Ops, off uint64, size uint) bool {
 // (memory_region_dispatch_read): validity, the re-entrancy guard, then the
 // callbacks split to the implementation's sizes. The value is in the
 // device's byte order sense (R-END-2).
-func (rd *Reader) dispatchRead(mr *Region, off uint64, size uint, attrs Attrs) (uint64, Result) {
+func (rd *Reader) dispatchRead(mr *Region, off uint64, size uint, attrs Attrs) (v uint64, res Result) {
 	o := mr.ops
 	if !validFast(o, off, size) {
 		if reason := invalidReason(o, off, size, false, attrs); reason != "" {
@@ -97,21 +101,21 @@ func (rd *Reader) dispatchRead(mr *Region, off uint64, size uint, attrs Attrs) (
 	if !rd.guardEnter(mr, off, size, false) {
 		return 0, AccessError // R-ACC-8
 	}
-	var v uint64
-	var res Result
+	defer rd.leave(&v, &res)
 	if lo, hi := implSizes(o); size >= lo && size <= hi {
-		v, res = rd.callRead(mr, o, off, size, attrs)
-		v &= sizeMask(size)
-	} else {
-		v, res = rd.adjustedRead(mr, o, off, size, attrs)
+		if o.Read != nil {
+			attrs.reader = rd
+			v, res = o.Read(off, size, attrs)
+			v &= sizeMask(size)
+		}
+		return v, res
 	}
-	rd.guardExit()
-	return v, res
+	return rd.adjustedRead(o, off, size, attrs)
 }
 
 // dispatchWrite writes a device value (memory_region_dispatch_write),
 // signalling a matching ioeventfd instead of calling the device (R-IOEV-3).
-func (rd *Reader) dispatchWrite(mr *Region, off, v uint64, size uint, attrs Attrs) Result {
+func (rd *Reader) dispatchWrite(mr *Region, off, v uint64, size uint, attrs Attrs) (res Result) {
 	o := mr.ops
 	if !validFast(o, off, size) {
 		if reason := invalidReason(o, off, size, true, attrs); reason != "" {
@@ -126,14 +130,47 @@ func (rd *Reader) dispatchWrite(mr *Region, off, v uint64, size uint, attrs Attr
 	if !rd.guardEnter(mr, off, size, true) {
 		return AccessError
 	}
-	res := rd.adjustedWrite(mr, o, off, v, size, attrs)
+	defer rd.leave(nil, &res)
+	if lo, hi := implSizes(o); size >= lo && size <= hi {
+		if o.Write != nil {
+			attrs.reader = rd
+			res = o.Write(off, v, size, attrs)
+		}
+		return res
+	}
+	return rd.adjustedWrite(o, off, v, size, attrs)
+}
+
+// leave ends the callback level a dispatch entered (guardEnter). It is
+// deferred, so that a callback that panics is recovered here: the reader's
+// sections opened below this level are closed, the panic is reported once
+// per region, and the dispatch completes as a device error (the remaining
+// pieces of a split access are skipped). Levels entered inside the callback
+// were left by their own dispatches while the panic unwound them.
+//
+// (A deferred method with pointer arguments measured slightly faster than
+// a closure over the named results.)
+func (rd *Reader) leave(v *uint64, res *Result) {
+	if p := recover(); p != nil {
+		l := &rd.levels[rd.nest-1]
+		rd.depth = l.depth
+		rd.devicePanic(l.mr, l.off, l.size, l.write, p)
+		if v != nil {
+			*v = 0
+		}
+		*res = Error
+	}
 	rd.guardExit()
-	return res
 }
 
 // adjustedRead is R-SIZE-5/6: callbacks of the implementation's size, each
 // contributing its bits at the position the device's byte order gives.
-func (rd *Reader) adjustedRead(mr *Region, o *Ops, off uint64, size uint, attrs Attrs) (uint64, Result) {
+// Ops without a read callback read as 0.
+func (rd *Reader) adjustedRead(o *Ops, off uint64, size uint, attrs Attrs) (uint64, Result) {
+	if o.Read == nil {
+		return 0, OK
+	}
+	attrs.reader = rd
 	lo, hi := implSizes(o)
 	access := min(max(size, lo), hi)
 	mask := sizeMask(access)
@@ -144,7 +181,7 @@ func (rd *Reader) adjustedRead(mr *Region, o *Ops, off uint64, size uint, attrs 
 		if o.bigEndian() {
 			shift = 8 * (int(size) - int(access) - int(i))
 		}
-		tmp, r := rd.callRead(mr, o, off+uint64(i), access, attrs)
+		tmp, r := o.Read(off+uint64(i), access, attrs)
 		res |= r
 		if shift >= 0 {
 			v |= (tmp & mask) << shift
@@ -155,7 +192,11 @@ func (rd *Reader) adjustedRead(mr *Region, o *Ops, off uint64, size uint, attrs 
 	return v, res
 }
 
-func (rd *Reader) adjustedWrite(mr *Region, o *Ops, off, v uint64, size uint, attrs Attrs) Result {
+func (rd *Reader) adjustedWrite(o *Ops, off, v uint64, size uint, attrs Attrs) Result {
+	if o.Write == nil {
+		return OK
+	}
+	attrs.reader = rd
 	lo, hi := implSizes(o)
 	access := min(max(size, lo), hi)
 	mask := sizeMask(access)
@@ -171,44 +212,9 @@ func (rd *Reader) adjustedWrite(mr *Region, o *Ops, off, v uint64, size uint, at
 		} else {
 			tmp = (v << -shift) & mask
 		}
-		res |= rd.callWrite(mr, o, off+uint64(i), tmp, access, attrs)
+		res |= o.Write(off+uint64(i), tmp, access, attrs)
 	}
 	return res
-}
-
-// callRead calls the device. A panic becomes a device error, reported once
-// per region; the reader's own state (sections and callbacks entered below
-// this one) is restored, so the access completes normally.
-func (rd *Reader) callRead(mr *Region, o *Ops, off uint64, size uint, attrs Attrs) (v uint64, res Result) {
-	if o.Read == nil {
-		return 0, OK
-	}
-	attrs.reader = rd
-	depth, nest := rd.depth, rd.nest
-	defer func() {
-		if p := recover(); p != nil {
-			rd.unwound(depth, nest)
-			rd.devicePanic(mr, off, size, false, p)
-			v, res = 0, Error
-		}
-	}()
-	return o.Read(off, size, attrs)
-}
-
-func (rd *Reader) callWrite(mr *Region, o *Ops, off, v uint64, size uint, attrs Attrs) (res Result) {
-	if o.Write == nil {
-		return OK
-	}
-	attrs.reader = rd
-	depth, nest := rd.depth, rd.nest
-	defer func() {
-		if p := recover(); p != nil {
-			rd.unwound(depth, nest)
-			rd.devicePanic(mr, off, size, true, p)
-			res = Error
-		}
-	}()
-	return o.Write(off, v, size, attrs)
 }
 
 // unwound restores the reader after a panic unwound through accesses the
@@ -245,9 +251,14 @@ const maxBorrowedNest = 256
 // unless the ops are marked Reentrant. Concurrent accesses from other
 // readers are not re-entrant and are never refused.
 func (rd *Reader) guardEnter(mr *Region, off uint64, size uint, write bool) bool {
-	if mr.guardDev == nil && rd.nest < maxNest && !rd.borrowed {
-		rd.nestDev[rd.nest] = nil
-		rd.nest++
+	if rd.nest == 0 && !rd.borrowed {
+		// Not inside any callback: nothing to refuse.
+		dev := mr.guardDev
+		if dev != nil && mr.ops.Reentrant {
+			dev = nil
+		}
+		rd.levels[0].set(dev, mr, off, size, write, rd.depth)
+		rd.nest = 1
 		return true
 	}
 	return rd.guardEnterSlow(mr, off, size, write)
@@ -257,7 +268,7 @@ func (rd *Reader) guardEnterSlow(mr *Region, off uint64, size uint, write bool) 
 	dev := mr.guardDev
 	if dev != nil && !mr.ops.Reentrant {
 		for i := 0; i < rd.nest; i++ {
-			if rd.nestDev[i] == dev {
+			if rd.levels[i].dev == dev {
 				rd.reentrancy(mr, off, size, write, "re-entrant access refused")
 				return false
 			}
@@ -273,14 +284,19 @@ func (rd *Reader) guardEnterSlow(mr *Region, off uint64, size uint, write bool) 
 		rd.reentrancy(mr, off, size, write, "MMIO callbacks nested too deeply")
 		return false
 	}
-	rd.nestDev[rd.nest] = dev
+	rd.levels[rd.nest].set(dev, mr, off, size, write, rd.depth)
 	rd.nest++
 	return true
 }
 
+// set fills the level field by field (a struct literal is built on the
+// stack and copied, which stalls on store forwarding on the hot path).
+func (l *callbackLevel) set(dev *qom.Object, mr *Region, off uint64, size uint, write bool, depth int) {
+	l.dev, l.mr, l.off, l.size, l.write, l.depth = dev, mr, off, size, write, depth
+}
+
 func (rd *Reader) guardExit() {
-	rd.nest--
-	rd.nestDev[rd.nest] = nil
+	rd.nest-- // the level's fields are overwritten when it is entered again
 	if rd.borrowed {
 		rd.sys.pool.inCallback.Add(-1)
 	}
