@@ -65,7 +65,7 @@ func TestFind(t *testing.T) {
 		}
 	}
 	check(t, f.reg.Unplug(&d.Device))
-	f.s.Synchronize()
+	synchronize(f.s)
 	if d.finalized != 1 {
 		t.Fatalf("device finalized %d times", d.finalized)
 	}
@@ -201,7 +201,7 @@ func TestRegionQOM(t *testing.T) {
 	// R-MRQOM-5, R-MRQOM-1: the owner's finalization releases its regions
 	// first, in any order; their storage stays usable.
 	check(t, f.reg.Unplug(&d.Device))
-	f.s.Synchronize()
+	synchronize(f.s)
 	if d.finalizedCount != 1 || !d.regionsBefore {
 		t.Errorf("owner finalized %d times; regions finalized before it: %v", d.finalizedCount, d.regionsBefore)
 	}

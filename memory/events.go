@@ -89,7 +89,7 @@ func (s *System) SetCoalescedMMIOFlush(fn func()) {
 // callbacks run without it, DESIGN §4): flush the coalesced MMIO buffer if
 // the region asks for it.
 func (s *System) prepareMMIO(mr *Region) {
-	if f := s.events.coalescedFlush.Load(); f != nil && mr.flushCoalesc {
+	if f := s.events.coalescedFlush.Load(); f != nil && mr.flushCoalesc.Load() {
 		(*f)()
 	}
 }

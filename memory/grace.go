@@ -165,19 +165,27 @@ func (s *System) Pending() int { return len(s.grace.queue) + len(s.grace.pending
 // machine lock (a device callback changing the topology) can finish; the
 // topology may therefore change during the call. It must not be called from
 // inside an access (it would wait for itself) nor inside a transaction.
+//
+// Releases can cascade (a finalized owner's regions release more); it
+// repeats until nothing is left waiting.
 func (s *System) Synchronize() {
 	if s.depth > 0 {
 		panic("memory: Synchronize inside a transaction")
 	}
 	g := &s.grace
-	g.publish()
-	target := g.epoch.Load()
-	if g.safeEpoch() < target {
-		s.mu.Unlock()
-		g.waitFor(context.Background(), target)
-		s.mu.Lock()
+	for round := 0; round == 0 || s.Pending() > 0; round++ {
+		g.publish()
+		target := g.epoch.Load()
+		if g.safeEpoch() < target {
+			s.mu.Unlock()
+			g.waitFor(context.Background(), target)
+			s.mu.Lock()
+		}
+		s.reclaim()
+		if round > 1000 {
+			panic("memory: Synchronize: releases keep cascading")
+		}
 	}
-	s.reclaim()
 }
 
 // WaitGrace waits, without the lock, until no reader can still see a view

@@ -98,3 +98,10 @@ func newTestDevice(t testing.TB, reg *qom.Registry, id string) *testDevice {
 	}
 	return d
 }
+
+// synchronize runs System.Synchronize with the lock held, as it requires.
+func synchronize(s *System) {
+	s.Lock()
+	s.Synchronize()
+	s.Unlock()
+}

@@ -36,7 +36,7 @@ func (r *Region) AddCoalescing(offset, size uint64) error {
 	}
 	c := addrRange{offset, size}
 	r.coalesced = append(r.coalesced, c)
-	r.flushCoalesc = true
+	r.flushCoalesc.Store(true)
 	r.sys.eachVisibleRange(r, func(as *AddressSpace, v *FlatView, fr *FlatRange) {
 		if start, n, ok := coalescedInRange(fr, c); ok {
 			sec := sectionOf(as, v, fr)
@@ -64,7 +64,7 @@ func (r *Region) ClearCoalescing() error {
 	if err := r.sys.checkMutable(); err != nil {
 		return err
 	}
-	r.flushCoalesc = false
+	r.flushCoalesc.Store(false)
 	for len(r.coalesced) > 0 {
 		c := r.coalesced[0]
 		r.coalesced = r.coalesced[1:]
@@ -156,11 +156,28 @@ func (r *Region) AddEventfd(addr, size uint64, match bool, data uint64, e *Event
 		return err
 	}
 	r.sys.eventfdSeq++
-	fd := ioeventfd{addr: addr, size: size, match: match, data: data, notifier: e, seq: r.sys.eventfdSeq}
+	fd := ioeventfd{addr: addr, size: size, match: match, data: r.deviceData(data, size), notifier: e, seq: r.sys.eventfdSeq}
 	i, _ := slices.BinarySearchFunc(r.ioeventfds, fd, cmpIoeventfd)
 	r.ioeventfds = slices.Insert(slices.Clone(r.ioeventfds), i, fd)
-	r.ioevSnap.Store(&r.ioeventfds)
+	r.publishIoeventfds()
 	return r.ioeventfdChanged()
+}
+
+// publishIoeventfds gives the access path its own copy of the list (the
+// field itself is reassigned by later changes).
+func (r *Region) publishIoeventfds() {
+	snap := r.ioeventfds
+	r.ioevSnap.Store(&snap)
+}
+
+// deviceData converts registered data from the target's byte order
+// (little-endian) to the device's, as QEMU does (R-IOEV-1): writes are
+// matched against device values.
+func (r *Region) deviceData(data, size uint64) uint64 {
+	if r.ops.bigEndian() && (size == 2 || size == 4 || size == 8) {
+		return swapN(data, uint(size))
+	}
+	return data
 }
 
 // DelEventfd removes a registration made with the same arguments.
@@ -168,10 +185,11 @@ func (r *Region) DelEventfd(addr, size uint64, match bool, data uint64, e *Event
 	if err := r.sys.checkMutable(); err != nil {
 		return err
 	}
+	data = r.deviceData(data, size)
 	for i, fd := range r.ioeventfds {
 		if fd.addr == addr && fd.size == size && fd.match == match && fd.data == data && fd.notifier == e {
 			r.ioeventfds = slices.Delete(slices.Clone(r.ioeventfds), i, i+1)
-			r.ioevSnap.Store(&r.ioeventfds)
+			r.publishIoeventfds()
 			return r.ioeventfdChanged()
 		}
 	}

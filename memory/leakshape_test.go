@@ -24,7 +24,7 @@ func leakShape(t *testing.T, unprotect func(*System), build func(s *System, d *t
 	d := newTestDevice(t, reg, "dev0")
 	build(s, d)
 	check(t, reg.Unplug(&d.Device))
-	s.Synchronize()
+	synchronize(s)
 	return d, reg.Leaks()
 }
 

@@ -110,7 +110,7 @@ func TestUnplugWaitsForReader(t *testing.T) {
 		t.Fatal("device finalized while a reader was inside")
 	}
 	rd.Exit()
-	s.Synchronize()
+	synchronize(s)
 	if d.finalized != 1 {
 		t.Fatalf("device finalized %d times after the grace period, want 1", d.finalized)
 	}

@@ -166,7 +166,7 @@ func (lm *lcModel) verify(step int) {
 	// queues releases of its own behind a newer epoch, which a reader that
 	// entered earlier still blocks. Loop until nothing is pending.
 	for i := 0; ; i++ {
-		lm.s.Synchronize()
+		lm.s.Synchronize() // the test holds the lock
 		if lm.s.Pending() == 0 {
 			break
 		}

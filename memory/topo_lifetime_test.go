@@ -130,7 +130,7 @@ func TestLifetimeFamilyUnparentEveryOrder(t *testing.T) {
 				}
 				f.checkView(t)
 			}
-			s.Synchronize()
+			synchronize(s)
 			f.fc.expectOnce(t)
 			if got := f.d.RefCount(); got != f.refsBeforeFamily {
 				t.Fatalf("device refcount %d after its regions went, want %d", got, f.refsBeforeFamily)
@@ -173,7 +173,7 @@ func TestLifetimeCrossOwnerLink(t *testing.T) {
 	}
 	rd.Exit()
 	rd.Close()
-	s.Synchronize()
+	synchronize(s)
 	if y.RefCount() != yRefs+1 {
 		t.Fatalf("after the grace period: y refcount %d, want %d", y.RefCount(), yRefs+1)
 	}
@@ -207,7 +207,7 @@ func TestLifetimeUnparentFromForeignContainer(t *testing.T) {
 	check(t, sysmem.AddSubregion(0x1000, mmio))
 	check(t, sysmem.AddSubregion(0x2000, ram))
 	mmio.Unparent()
-	s.Synchronize()
+	synchronize(s)
 	if !mmio.Finalized() || mmio.Container() != nil || as.View().Find(0x1000) != nil {
 		t.Fatal("the unparented region is still mapped")
 	}
@@ -238,7 +238,7 @@ func TestLifetimeFinalizedContainerReleasesForeignSubregions(t *testing.T) {
 	refs := card.RefCount()
 	check(t, window.AddSubregion(0, bar))
 	window.Unparent()
-	s.Synchronize()
+	synchronize(s)
 	if bar.Container() != nil || card.RefCount() != refs || bar.Finalized() {
 		t.Fatalf("bar in %v, card refcount %d (want %d)", bar.Container(), card.RefCount(), refs)
 	}
@@ -280,7 +280,7 @@ func TestLifetimeAliasOfUnpluggedDevice(t *testing.T) {
 		t.Fatalf("alias view: %+v", fr)
 	}
 	check(t, reg.Unplug(&dimm.Device))
-	s.Synchronize()
+	synchronize(s)
 	if dimm.finalized != 1 {
 		t.Fatalf("device finalized %d times", dimm.finalized)
 	}
@@ -312,9 +312,9 @@ func TestLifetimeAliasCycleAcrossDevices(t *testing.T) {
 				check(t, c.AddSubregion(0, m(s.NewAlias(d, "other", ram[1-i], 0, 0x1000))))
 			}
 			check(t, reg.Unplug(&devs[first].Device))
-			s.Synchronize()
+			synchronize(s)
 			check(t, reg.Unplug(&devs[1-first].Device))
-			s.Synchronize()
+			synchronize(s)
 			for _, d := range devs {
 				if d.finalized != 1 {
 					t.Fatalf("%s finalized %d times\n%s", d.ID(), d.finalized, qom.FormatLeaks(reg.Leaks()))
@@ -360,7 +360,7 @@ func TestLifetimeAliasHoldsLooseOwner(t *testing.T) {
 			case "retarget alias":
 				check(t, alias.SetAlias(spare, 0))
 			}
-			s.Synchronize()
+			synchronize(s)
 			if o.finalized != 1 || !ram.Finalized() {
 				t.Fatalf("owner finalized %d times", o.finalized)
 			}
@@ -425,7 +425,7 @@ func TestLifetimeCrossOwnerLinkLeftBehind(t *testing.T) {
 		t.Fatalf("second leak is %s, want the region", leaks[1].Name)
 	}
 	check(t, window.DelSubregion(r))
-	s.Synchronize()
+	synchronize(s)
 	if o.finalized != 1 || !r.Finalized() {
 		t.Fatalf("owner finalized %d times after the link went", o.finalized)
 	}
@@ -448,7 +448,7 @@ func TestLifetimeNonDeviceOwnerUnparented(t *testing.T) {
 	o.Unref()
 	check(t, sysmem.AddSubregion(0, m(s.NewIO(o, "io", 0x1000, nil))))
 	o.Unparent()
-	s.Synchronize()
+	synchronize(s)
 	if o.finalized != 1 || len(sysmem.Subregions()) != 0 {
 		t.Fatalf("owner finalized %d times; system has %d subregions", o.finalized, len(sysmem.Subregions()))
 	}
@@ -465,7 +465,7 @@ func TestLifetimeUnownedSpaceRootedAtDevice(t *testing.T) {
 	root := must[*Region](t)(s.NewRAM(d, "dma root", 0x1000))
 	as := must[*AddressSpace](t)(s.NewAddressSpace(root, "dev0-dma"))
 	check(t, reg.Unplug(&d.Device))
-	s.Synchronize()
+	synchronize(s)
 	if d.finalized != 0 || as.Destroyed() {
 		t.Fatal("an unowned space was destroyed with the device")
 	}
@@ -474,7 +474,7 @@ func TestLifetimeUnownedSpaceRootedAtDevice(t *testing.T) {
 		t.Fatalf("leak report:\n%s", report)
 	}
 	check(t, as.Destroy())
-	s.Synchronize()
+	synchronize(s)
 	if d.finalized != 1 {
 		t.Fatalf("device finalized %d times", d.finalized)
 	}
@@ -511,7 +511,7 @@ func TestLifetimeAddressSpaceDestroy(t *testing.T) {
 	}
 	rd.Exit()
 	rd.Close()
-	s.Synchronize()
+	synchronize(s)
 	if d.RefCount() != refs || !as.Destroyed() {
 		t.Fatalf("refcount %d after destroy, want %d", d.RefCount(), refs)
 	}

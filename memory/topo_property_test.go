@@ -555,7 +555,7 @@ func TestTopologyMatchesReference(t *testing.T) {
 		for _, r := range tm.regions {
 			r.Unparent()
 		}
-		s.Synchronize()
+		synchronize(s)
 		if leaks := reg.Leaks(); len(leaks) != 0 {
 			rt.Fatalf("leaks after unparenting every region: %d", len(leaks))
 		}

@@ -431,7 +431,7 @@ func TestRegionOwnRefcount(t *testing.T) {
 	check(t, as.Destroy())
 	alias.Unparent()
 	check(t, reg.Unplug(&d.Device))
-	s.Synchronize()
+	synchronize(s)
 	noLeaks(t, reg)
 	if !strings.Contains(treeText(s, sysmem), "system") || len(sysmem.Subregions()) != 0 {
 		t.Fatalf("system memory after unplug:\n%s", treeText(s, sysmem))

@@ -5,10 +5,16 @@ import (
 	"slices"
 )
 
-// Begin opens a transaction (R-TX-1). Transactions nest; changes made inside
-// are rendered and announced to listeners once, at the outermost Commit
-// (R-TX-5). Requires the System's lock.
-func (s *System) Begin() { s.depth++ }
+// Begin opens a transaction (R-TX-1): it first flushes the coalesced MMIO
+// buffer (SetCoalescedMMIOFlush), then counts one more level. Transactions
+// nest; changes made inside are rendered and announced to listeners once,
+// at the outermost Commit (R-TX-5). Requires the System's lock.
+func (s *System) Begin() {
+	if f := s.events.coalescedFlush.Load(); f != nil {
+		(*f)()
+	}
+	s.depth++
+}
 
 // Commit closes a transaction (R-TX-2). At the outermost level it renders
 // each flat view that a change can have affected, once, publishes the new
