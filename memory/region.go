@@ -88,7 +88,7 @@ type Region struct {
 	coalesced    []addrRange
 	ioeventfds   []ioeventfd
 	ioevSnap     atomic.Pointer[[]ioeventfd] // copy for the access path
-	flushCoalesc atomic.Bool // read by the access path (R-COAL-3)
+	flushCoalesc atomic.Bool                 // read by the access path (R-COAL-3)
 }
 
 // RegisterTypes registers the region types in reg; it is a no-op when they
