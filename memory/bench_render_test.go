@@ -9,7 +9,13 @@ import (
 // buildNested builds n non-overlapping 4 KiB MMIO leaves under two levels
 // of containers (16 groups of 16 subgroups), inserted in random order, and
 // returns the root.
-func buildNested(tb testing.TB, s *System, n int) *Region {
+//
+// The leaves are created container by container, as devices create their
+// regions, and then inserted into their containers in one random order
+// across the whole tree. With shuffledAlloc they are also created in that
+// random order, so that neighbours in the tree lie far apart in memory: the
+// adversarial case for the cache and the TLB (see BENCHMARKS.md).
+func buildNested(tb testing.TB, s *System, n int, shuffledAlloc ...bool) *Region {
 	tb.Helper()
 	const groups, subs = 16, 16
 	per := (n + groups*subs - 1) / (groups * subs)
@@ -23,6 +29,7 @@ func buildNested(tb testing.TB, s *System, n int) *Region {
 	type placement struct {
 		c    *Region
 		addr uint64
+		leaf *Region
 	}
 	var leaves []placement
 	for g := 0; g < groups; g++ {
@@ -30,7 +37,7 @@ func buildNested(tb testing.TB, s *System, n int) *Region {
 		for k := 0; k < subs; k++ {
 			sc, _ := s.NewContainer(nil, fmt.Sprintf("g%d.%d", g, k), subSize)
 			for i := 0; i < per && len(leaves) < n; i++ {
-				leaves = append(leaves, placement{sc, uint64(i) * leafSpan})
+				leaves = append(leaves, placement{c: sc, addr: uint64(i) * leafSpan})
 			}
 			if err := gc.AddSubregion(uint64(k)*subSize, sc); err != nil {
 				tb.Fatal(err)
@@ -40,13 +47,26 @@ func buildNested(tb testing.TB, s *System, n int) *Region {
 			tb.Fatal(err)
 		}
 	}
+	shuffled := len(shuffledAlloc) > 0 && shuffledAlloc[0]
+	newLeaf := func(i int) *Region {
+		leaf, err := s.NewIO(nil, fmt.Sprintf("leaf%d", i), 0x1000, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return leaf
+	}
+	if !shuffled {
+		for i := range leaves {
+			leaves[i].leaf = newLeaf(i)
+		}
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	rng.Shuffle(len(leaves), func(i, j int) { leaves[i], leaves[j] = leaves[j], leaves[i] })
 	s.Begin()
 	for i, p := range leaves {
-		leaf, err := s.NewIO(nil, fmt.Sprintf("leaf%d", i), 0x1000, nil)
-		if err != nil {
-			tb.Fatal(err)
+		leaf := p.leaf
+		if shuffled {
+			leaf = newLeaf(i)
 		}
 		if err := p.c.AddSubregion(p.addr, leaf); err != nil {
 			tb.Fatal(err)
@@ -62,10 +82,15 @@ func buildNested(tb testing.TB, s *System, n int) *Region {
 // flat view, sorted and simplified). DESIGN §6; issue: N=65536 within 25x of
 // N=4096.
 func BenchmarkRender(b *testing.B) {
-	for _, n := range []int{4096, 65536} {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		n        int
+		shuffled bool
+	}{{"N=4096", 4096, false}, {"N=65536", 65536, false}, {"N=4096/shuffled-alloc", 4096, true}, {"N=65536/shuffled-alloc", 65536, true}} {
+		n := c.n
+		b.Run(c.name, func(b *testing.B) {
 			_, s := newTestSystem(b)
-			root := buildNested(b, s, n)
+			root := buildNested(b, s, n, c.shuffled)
 			b.ReportAllocs()
 			b.ResetTimer()
 			var v *FlatView

@@ -74,25 +74,38 @@ func (v *FlatView) Empty() bool { return len(v.ranges) == 0 }
 // buildIndex prepares the dispatch index. It runs once, before the view is
 // published.
 func (v *FlatView) buildIndex() {
+	infos := make([]leafInfo, len(v.ranges))
+	for i := range v.ranges {
+		r := v.ranges[i].Region
+		infos[i] = leafInfo{mr: r, ram: r.ram, kind: r.kind}
+	}
+	v.buildIndexFrom(infos)
+}
+
+// buildIndexFrom is buildIndex with the leaves' kinds and host memory
+// already at hand (infos[i] describes ranges[i]), so that no region is read.
+func (v *FlatView) buildIndexFrom(infos []leafInfo) {
 	v.starts = make([]uint64, len(v.ranges))
 	v.disp = make([]dispatchEntry, len(v.ranges))
 	for i := range v.ranges {
 		fr := &v.ranges[i]
+		li := &infos[i]
 		v.starts[i] = fr.Start
 		e := &v.disp[i]
 		e.start, e.span = fr.Start, fr.Last-fr.Start
 		e.roff, e.mask = fr.Offset, fr.DirtyLogMask
-		if fr.Region.kind != KindIOMMU {
-			e.mr = fr.Region
+		if li.kind != KindIOMMU {
+			e.mr = li.mr
 		}
-		b := fr.Region.ram
-		if b == nil || !fr.readDirect() || fr.Offset > uint64(len(b.mem)) || e.span >= uint64(len(b.mem))-fr.Offset {
+		b := li.ram
+		direct := li.kind == KindRAM || li.kind == KindROM || li.kind == KindROMDevice && fr.RomdMode // R-ACC-4
+		if b == nil || !direct || fr.Offset > uint64(len(b.mem)) || e.span >= uint64(len(b.mem))-fr.Offset {
 			continue
 		}
 		mem := b.mem[fr.Offset : fr.Offset+e.span+1 : fr.Offset+e.span+1]
 		e.rmem, e.block = mem, b
-		e.romd = fr.Region.kind == KindROMDevice
-		if fr.writeDirect(Attrs{}) {
+		e.romd = li.kind == KindROMDevice
+		if !fr.leafReadonly && li.kind != KindROMDevice { // writeDirect without Debug
 			e.wmem = mem
 		}
 	}

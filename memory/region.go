@@ -45,33 +45,37 @@ func (k Kind) String() string {
 // All methods require the System's lock unless they say otherwise; regions
 // are read without it only through the flat views a Reader sees.
 type Region struct {
-	qom.Object
-	sys   *System
-	owner *qom.Object // nil for ownerless regions
-	name  string
-	kind  Kind
-
-	size     i128 // 0 .. 2^64
-	addr     uint64
-	priority int32
-
+	// The fields the render walk reads come first, together, so that
+	// visiting a region touches as few cache lines as possible (the walk
+	// is memory-bound on large trees; see BENCHMARKS.md).
 	enabled     bool
 	readonly    bool
 	nonvolatile bool
 	romdMode    bool
 	unmergeable bool
 	terminates  bool
-
-	// Alias target, offset into it, and the aliases pointing here.
+	kind        Kind
+	priority    int32
+	addr        uint64
+	size        i128 // 0 .. 2^64
 	alias       *Region
 	aliasOffset uint64
-	aliasedBy   map[*Region]struct{}
-	aliasHeld   bool // the alias holds a reference on its target's owner
+	subregions  []*Region // priority order, highest first; newest first among equals (R-SUB-4)
+	vgaLogCount int       // R-DIRTY-1: the VGA log bit is reference counted
+	ram         *ramBlock
+
+	sys   *System
+	owner *qom.Object // nil for ownerless regions
+	name  string
+
+	// The aliases pointing here, and whether this alias holds a reference
+	// on its target's owner.
+	aliasedBy map[*Region]struct{}
+	aliasHeld bool
 
 	container      *Region
-	subregions     []*Region // priority order, highest first; newest first among equals (R-SUB-4)
-	mappedViaAlias int       // R-SUB-9
-	heldOwner      bool      // the container holds a reference on our owner (R-LIFE-3)
+	mappedViaAlias int  // R-SUB-9
+	heldOwner      bool // the container holds a reference on our owner (R-LIFE-3)
 
 	ops *Ops // MMIO callbacks; nil means unassigned (R-UNAS-2)
 	// guardDev is the owner device the re-entrancy guard applies to
@@ -79,16 +83,16 @@ type Region struct {
 	guardDev *qom.Object
 	// panicked is set once a callback of the region panicked (reported once).
 	panicked atomic.Bool
-	ram      *ramBlock
 	iommu    IOMMU
 
 	iommuNotifiers []*IOMMUNotifier
 
-	vgaLogCount  int // R-DIRTY-1: the VGA log bit is reference counted
 	coalesced    []addrRange
 	ioeventfds   []ioeventfd
 	ioevSnap     atomic.Pointer[[]ioeventfd] // copy for the access path
 	flushCoalesc atomic.Bool                 // read by the access path (R-COAL-3)
+
+	qom.Object // last: the render walk never reads it
 }
 
 // RegisterTypes registers the region types in reg; it is a no-op when they

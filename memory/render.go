@@ -3,6 +3,7 @@ package memory
 import (
 	"cmp"
 	"slices"
+	"unsafe"
 )
 
 // Rendering (A.6): the tree under a flat-view root becomes a sorted list of
@@ -29,6 +30,11 @@ import (
 // measured 2x slower at N=4096 and scaled 25-30x from 4,096 to 65,536
 // regions because of pointer chasing; see BENCHMARKS.md.)
 
+// prefetchAhead is how many subregions ahead the walk prefetches: visiting
+// a region is a cache miss on large trees, and the misses of siblings can
+// overlap (measured on BenchmarkRender/N=65536; see BENCHMARKS.md).
+const prefetchAhead = 8
+
 // list is a range of the renderer's arena: sorted, disjoint pieces.
 type list struct{ a, b int }
 
@@ -53,11 +59,13 @@ const (
 func (l list) empty() bool { return l.a == l.b }
 
 type renderer struct {
-	pool    []piece   // arena of every list of the current render
-	leaves  []*Region // leaf table: piece.leaf indexes it
-	stack   []list    // children lists of the containers being rendered
-	order   []list    // scratch for sorting children lists
-	migrate bool      // global dirty tracking adds the MIGRATION bit
+	pool    []piece     // arena of every list of the current render
+	leaves  []leafInfo  // leaf table: piece.leaf indexes it
+	infos   []leafInfo  // per range of the finished view
+	stack   []list      // children lists of the containers being rendered
+	keys    []keyedList // scratch for sorting children lists
+	keyTmp  []keyedList
+	migrate bool // global dirty tracking adds the MIGRATION bit
 }
 
 // render renders the view of root (a flat-view root, not nil).
@@ -71,10 +79,11 @@ func (s *System) render(root *Region) *FlatView {
 	rd.pool = rd.pool[:0]
 	rd.leaves = rd.leaves[:0]
 	l := rd.region(root, i128{}, i128{}, two64, false, false, false, 0)
-	ranges := rd.finish(rd.pool[l.a:l.b])
-	clear(rd.leaves) // drop the region pointers
+	ranges, infos := rd.finish(rd.pool[l.a:l.b])
 	fv := &FlatView{sys: s, root: root, ranges: ranges}
-	fv.buildIndex()
+	fv.buildIndexFrom(infos)
+	clear(rd.leaves) // drop the region pointers
+	clear(rd.infos)
 	s.renders.Add(1)
 	return fv
 }
@@ -103,7 +112,14 @@ func (rd *renderer) region(mr *Region, base, clo, chi i128, ro, nv, um bool, hop
 	var children list
 	if len(mr.subregions) > 0 { // R-FLAT-4
 		mark := len(rd.stack)
-		for _, sub := range mr.subregions {
+		subs := mr.subregions
+		for i := 0; i < min(prefetchAhead, len(subs)); i++ {
+			prefetch(unsafe.Pointer(subs[i]))
+		}
+		for i, sub := range subs {
+			if j := i + prefetchAhead; j < len(subs) {
+				prefetch(unsafe.Pointer(subs[j]))
+			}
 			if l := rd.region(sub, base, lo, hi, ro, nv, um, hops); !l.empty() {
 				rd.stack = append(rd.stack, l)
 			}
@@ -128,40 +144,90 @@ func (rd *renderer) paint(ls []list) list {
 		return ls[0]
 	}
 	// Fast path: lists that do not overlap are concatenated in address order.
-	order := append(rd.order[:0], ls...)
-	rd.order = order
-	if !slices.IsSortedFunc(order, rd.cmpLists) {
-		slices.SortFunc(order, rd.cmpLists)
+	// Each list's first and last address is read once (the pool is large and
+	// the children's lists lie far apart), then the keys are sorted.
+	keys := rd.keys[:0]
+	for _, l := range ls {
+		keys = append(keys, keyedList{start: rd.pool[l.a].Start, last: rd.pool[l.b-1].Last, l: l})
 	}
-	disjoint := true
-	for i := 1; i < len(order); i++ {
-		if rd.pool[order[i-1].b-1].Last >= rd.pool[order[i].a].Start {
+	rd.keys = keys
+	if !slices.IsSortedFunc(keys, cmpKeyed) {
+		keys = rd.sortKeys(keys)
+	}
+	disjoint, contiguous := true, true
+	for i := 1; i < len(keys); i++ {
+		if keys[i-1].last >= keys[i].start {
 			disjoint = false
 			break
 		}
+		if keys[i-1].l.b != keys[i].l.a {
+			contiguous = false
+		}
 	}
 	if disjoint {
-		contiguous := true
-		for i := 1; i < len(order); i++ {
-			if order[i-1].b != order[i].a {
-				contiguous = false
-				break
-			}
-		}
 		if contiguous {
-			return list{order[0].a, order[len(order)-1].b}
+			return list{keys[0].l.a, keys[len(keys)-1].l.b}
 		}
 		a := len(rd.pool)
-		for _, l := range order {
-			rd.pool = append(rd.pool, rd.pool[l.a:l.b]...)
+		for _, k := range keys {
+			rd.pool = append(rd.pool, rd.pool[k.l.a:k.l.b]...)
 		}
 		return list{a, len(rd.pool)}
 	}
 	return rd.paintRange(ls)
 }
 
-func (rd *renderer) cmpLists(x, y list) int {
-	return cmp.Compare(rd.pool[x.a].Start, rd.pool[y.a].Start)
+// keyedList is a list with its first and last address, for sorting.
+type keyedList struct {
+	start, last uint64
+	l           list
+}
+
+func cmpKeyed(x, y keyedList) int { return cmp.Compare(x.start, y.start) }
+
+// sortKeys sorts keys by start: a comparison sort for a few, an LSD radix
+// sort on the bytes that differ for many (a container with hundreds of
+// subregions, whose lists arrive in priority order, not address order).
+func (rd *renderer) sortKeys(keys []keyedList) []keyedList {
+	if len(keys) < 48 {
+		slices.SortFunc(keys, cmpKeyed)
+		return keys
+	}
+	var or, and uint64 = 0, ^uint64(0)
+	for _, k := range keys {
+		or |= k.start
+		and &= k.start
+	}
+	differ := or ^ and // bits that are not the same in every key
+	tmp := slices.Grow(rd.keyTmp[:0], len(keys))[:len(keys)]
+	rd.keyTmp = tmp
+	src, dst := keys, tmp
+	var count [256]int
+	for shift := uint(0); shift < 64; shift += 8 {
+		if (differ>>shift)&0xff == 0 {
+			continue
+		}
+		clear(count[:])
+		for _, k := range src {
+			count[byte(k.start>>shift)]++
+		}
+		pos := 0
+		for d := range count {
+			c := count[d]
+			count[d] = pos
+			pos += c
+		}
+		for _, k := range src {
+			d := byte(k.start >> shift)
+			dst[count[d]] = k
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &keys[0] {
+		copy(keys, src)
+	}
+	return keys
 }
 
 // paintRange paints ls by halves: (first half) over (second half).
@@ -261,7 +327,7 @@ func (rd *renderer) leaf(mr *Region, ro, nv, um bool) piece {
 			f |= b.bit
 		}
 	}
-	rd.leaves = append(rd.leaves, mr)
+	rd.leaves = append(rd.leaves, leafInfo{mr: mr, ram: mr.ram, kind: mr.kind})
 	return piece{leaf: uint32(len(rd.leaves) - 1), mask: mask, flags: f}
 }
 
@@ -274,11 +340,17 @@ func (p piece) at(base i128, first, last uint64) piece {
 
 // finish turns the root's pieces into the view's ranges, merging adjacent
 // ranges that continue each other (R-SIMP-1) greedily from left to right.
-func (rd *renderer) finish(ps []piece) []FlatRange {
+//
+// It also returns, per range, what the dispatch index needs of its leaf,
+// read while the leaf was hot in the cache (buildIndex would otherwise visit
+// every region again).
+func (rd *renderer) finish(ps []piece) ([]FlatRange, []leafInfo) {
 	out := make([]FlatRange, 0, len(ps))
+	infos := rd.infos[:0]
 	for _, p := range ps {
+		li := rd.leaves[p.leaf]
 		fr := FlatRange{
-			Start: p.Start, Last: p.Last, Region: rd.leaves[p.leaf], Offset: p.Offset,
+			Start: p.Start, Last: p.Last, Region: li.mr, Offset: p.Offset,
 			DirtyLogMask: p.mask,
 			RomdMode:     p.flags&pieceRomd != 0,
 			Readonly:     p.flags&pieceRO != 0,
@@ -294,8 +366,18 @@ func (rd *renderer) finish(ps []piece) []FlatRange {
 			}
 		}
 		out = append(out, fr)
+		infos = append(infos, li)
 	}
-	return slices.Clip(out)
+	rd.infos = infos
+	return slices.Clip(out), infos
+}
+
+// leafInfo is what the renderer records of a leaf it fills from: the
+// region and the fields the dispatch index needs.
+type leafInfo struct {
+	mr   *Region
+	ram  *ramBlock
+	kind Kind
 }
 
 // mergeable is R-SIMP-1's condition for fr continuing p.
