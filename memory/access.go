@@ -28,8 +28,9 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) R
 	rd.Enter()
 	v := as.view.Load()
 	// Fast paths in the range of the address (the last hit, else found by
-	// the binary search): the whole buffer in direct RAM (R-ACC-4), or one
-	// MMIO step.
+	// the binary search): the whole buffer in direct RAM (R-ACC-4), one
+	// MMIO callback known valid at creation (Region.fastRead), or one MMIO
+	// step.
 	e := rd.hit(v, addr)
 	if e == nil {
 		e = rd.lookupEntry(v, addr)
@@ -41,8 +42,15 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) R
 				rd.Exit()
 				return OK
 			}
-			if e.mr != nil && !attrs.Memory {
-				if res, ok := rd.mmioReadOne(e.mr, e.roff+off, buf, attrs); ok {
+			if mr := e.mr; mr != nil && !attrs.Memory {
+				if o := e.roff + off; mr.fastRead(o, uint64(len(buf))) {
+					rd.sys.prepareMMIO(mr)
+					x, res := rd.callRead(mr, o, uint(len(buf)), attrs)
+					putValue(buf, x, mr.ops.bigEndian())
+					rd.Exit()
+					return res
+				}
+				if res, ok := rd.mmioReadOne(mr, e.roff+off, buf, attrs); ok {
 					rd.Exit()
 					return res
 				}
@@ -75,8 +83,14 @@ func (rd *Reader) Write(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) 
 				rd.Exit()
 				return OK
 			}
-			if e.mr != nil && e.rmem == nil && !attrs.Memory {
-				if res, ok := rd.mmioWriteOne(e.mr, e.roff+off, buf, attrs); ok {
+			if mr := e.mr; mr != nil && e.rmem == nil && !attrs.Memory {
+				if o := e.roff + off; mr.fastWrite(o, uint64(len(buf))) {
+					rd.sys.prepareMMIO(mr)
+					res := rd.callWrite(mr, o, getValue(buf, mr.ops.bigEndian()), uint(len(buf)), attrs)
+					rd.Exit()
+					return res
+				}
+				if res, ok := rd.mmioWriteOne(mr, e.roff+off, buf, attrs); ok {
 					rd.Exit()
 					return res
 				}

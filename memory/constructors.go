@@ -24,15 +24,16 @@ func (s *System) NewIO(owner qom.Instance, name string, size uint64, ops *Ops) (
 		return nil, err
 	}
 	r.terminates = true
-	r.ops = ops
+	r.setOps(ops)
 	r.setGuard()
 	return r, nil
 }
 
 // setGuard enables the re-entrancy guard for MMIO and IOMMU regions owned by
-// a device (R-ACC-8).
+// a device (R-ACC-8), unless their ops are marked Reentrant. It follows
+// setOps.
 func (r *Region) setGuard() {
-	if r.owner != nil && qom.AsDevice(r.owner) != nil {
+	if r.owner != nil && qom.AsDevice(r.owner) != nil && (r.ops == nil || !r.ops.Reentrant) {
 		r.guardDev = r.owner
 	}
 }
@@ -63,7 +64,7 @@ func (s *System) NewROMDevice(owner qom.Instance, name string, size uint64, ops 
 	if err != nil {
 		return nil, err
 	}
-	r.ops = ops
+	r.setOps(ops)
 	return r, nil
 }
 
@@ -80,7 +81,7 @@ func (s *System) NewRAMDevice(owner qom.Instance, name string, size uint64, host
 	}
 	r.terminates = true
 	r.ram = &ramBlock{mem: host[:size], external: true}
-	r.ops = ramDeviceOps(r)
+	r.setOps(ramDeviceOps(r))
 	return r, nil
 }
 

@@ -89,7 +89,14 @@ func (s *System) SetCoalescedMMIOFlush(fn func()) {
 // callbacks run without it, DESIGN §4): flush the coalesced MMIO buffer if
 // the region asks for it.
 func (s *System) prepareMMIO(mr *Region) {
-	if f := s.events.coalescedFlush.Load(); f != nil && mr.flushCoalesc.Load() {
+	if mr.flushCoalesc.Load() {
+		s.flushCoalesced()
+	}
+}
+
+//go:noinline
+func (s *System) flushCoalesced() {
+	if f := s.events.coalescedFlush.Load(); f != nil {
 		(*f)()
 	}
 }

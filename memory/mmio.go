@@ -86,11 +86,50 @@ func validFast(o *Ops, off uint64, size uint) bool {
 		(o.Valid.Max == 0 || size <= o.Valid.Max && size >= o.Valid.Min)
 }
 
+// setOps installs the region's ops and the size sets derived from them.
+func (r *Region) setOps(o *Ops) {
+	r.ops = o
+	r.fastR, r.fastW, r.impl = 0, 0, 0
+	if o == nil {
+		return
+	}
+	lo, hi := implSizes(o)
+	for n := uint(1); n <= 8; n *= 2 {
+		if n < lo || n > hi {
+			continue
+		}
+		r.impl |= 1 << n
+		// An aligned access of n bytes that passes R-SIZE-3 (with no
+		// accepts hook) and is one step (R-SIZE-1): the access path may
+		// call the callback at once.
+		if !validFast(o, 0, n) || accessSize(o, uint64(n), 0) != n {
+			continue
+		}
+		if o.Read != nil {
+			r.fastR |= 1 << n
+		}
+		if o.Write != nil {
+			r.fastW |= 1 << n
+		}
+	}
+}
+
+// fastRead reports whether a read of n bytes at region offset off can call
+// the read callback at once, with no validity check or splitting.
+func (r *Region) fastRead(off, n uint64) bool {
+	return n <= 8 && r.fastR>>n&1 != 0 && off&(n-1) == 0
+}
+
+// fastWrite is fastRead for writes.
+func (r *Region) fastWrite(off, n uint64) bool {
+	return n <= 8 && r.fastW>>n&1 != 0 && off&(n-1) == 0
+}
+
 // dispatchRead reads a device value of size bytes at region offset off
 // (memory_region_dispatch_read): validity, the re-entrancy guard, then the
 // callbacks split to the implementation's sizes. The value is in the
 // device's byte order sense (R-END-2).
-func (rd *Reader) dispatchRead(mr *Region, off uint64, size uint, attrs Attrs) (v uint64, res Result) {
+func (rd *Reader) dispatchRead(mr *Region, off uint64, size uint, attrs Attrs) (uint64, Result) {
 	o := mr.ops
 	if !validFast(o, off, size) {
 		if reason := invalidReason(o, off, size, false, attrs); reason != "" {
@@ -98,11 +137,20 @@ func (rd *Reader) dispatchRead(mr *Region, off uint64, size uint, attrs Attrs) (
 			return 0, DecodeError // R-SIZE-4
 		}
 	}
-	if !rd.guardEnter(mr, off, size, false) {
+	return rd.callRead(mr, off, size, attrs)
+}
+
+// callRead is dispatchRead after the validity check: the re-entrancy guard
+// and the callbacks, with a panic recovered.
+func (rd *Reader) callRead(mr *Region, off uint64, size uint, attrs Attrs) (v uint64, res Result) {
+	o := mr.ops
+	if rd.nest == 0 && !rd.borrowed {
+		rd.enterFirst(mr, off, size, false) // the common case, inlined
+	} else if !rd.guardEnter(mr, off, size, false) {
 		return 0, AccessError // R-ACC-8
 	}
 	defer rd.leave(&v, &res)
-	if lo, hi := implSizes(o); size >= lo && size <= hi {
+	if mr.impl>>size&1 != 0 {
 		if o.Read != nil {
 			attrs.reader = rd
 			v, res = o.Read(off, size, attrs)
@@ -115,7 +163,7 @@ func (rd *Reader) dispatchRead(mr *Region, off uint64, size uint, attrs Attrs) (
 
 // dispatchWrite writes a device value (memory_region_dispatch_write),
 // signalling a matching ioeventfd instead of calling the device (R-IOEV-3).
-func (rd *Reader) dispatchWrite(mr *Region, off, v uint64, size uint, attrs Attrs) (res Result) {
+func (rd *Reader) dispatchWrite(mr *Region, off, v uint64, size uint, attrs Attrs) Result {
 	o := mr.ops
 	if !validFast(o, off, size) {
 		if reason := invalidReason(o, off, size, true, attrs); reason != "" {
@@ -123,15 +171,25 @@ func (rd *Reader) dispatchWrite(mr *Region, off, v uint64, size uint, attrs Attr
 			return DecodeError
 		}
 	}
+	return rd.callWrite(mr, off, v, size, attrs)
+}
+
+// callWrite is dispatchWrite after the validity check: a matching
+// ioeventfd, else the re-entrancy guard and the callbacks, with a panic
+// recovered.
+func (rd *Reader) callWrite(mr *Region, off, v uint64, size uint, attrs Attrs) (res Result) {
+	o := mr.ops
 	if e := mr.ioeventfdFor(off, size, v&sizeMask(size)); e != nil {
 		e.Notify()
 		return OK
 	}
-	if !rd.guardEnter(mr, off, size, true) {
+	if rd.nest == 0 && !rd.borrowed {
+		rd.enterFirst(mr, off, size, true) // the common case, inlined
+	} else if !rd.guardEnter(mr, off, size, true) {
 		return AccessError
 	}
 	defer rd.leave(nil, &res)
-	if lo, hi := implSizes(o); size >= lo && size <= hi {
+	if mr.impl>>size&1 != 0 {
 		if o.Write != nil {
 			attrs.reader = rd
 			res = o.Write(off, v, size, attrs)
@@ -141,11 +199,11 @@ func (rd *Reader) dispatchWrite(mr *Region, off, v uint64, size uint, attrs Attr
 	return rd.adjustedWrite(o, off, v, size, attrs)
 }
 
-// leave ends the callback level a dispatch entered (guardEnter). It is
-// deferred, so that a callback that panics is recovered here: the reader's
-// sections opened below this level are closed, the panic is reported once
-// per region, and the dispatch completes as a device error (the remaining
-// pieces of a split access are skipped). Levels entered inside the callback
+// leave ends the callback level a dispatch entered (enterFirst or
+// guardEnter). It is deferred, so that a callback that panics is recovered
+// here: the reader's sections opened below this level are closed, the panic
+// is reported once per region, and the dispatch completes as a device error
+// (the remaining pieces of a split access are skipped). Levels entered inside the callback
 // were left by their own dispatches while the panic unwound them.
 //
 // (A deferred method with pointer arguments measured slightly faster than
@@ -250,31 +308,18 @@ const maxBorrowedNest = 256
 // owner is a device and that are not RAM, ROM, ROM devices or RAM devices,
 // unless the ops are marked Reentrant. Concurrent accesses from other
 // readers are not re-entrant and are never refused.
+//
+// Callers use enterFirst instead when the reader is not inside any
+// callback and not borrowed: there is nothing to refuse then.
 func (rd *Reader) guardEnter(mr *Region, off uint64, size uint, write bool) bool {
-	if rd.nest == 0 && !rd.borrowed {
-		// Not inside any callback: nothing to refuse.
-		dev := mr.guardDev
-		if dev != nil && mr.ops.Reentrant {
-			dev = nil
-		}
-		rd.levels[0].set(dev, mr, off, size, write, rd.depth)
-		rd.nest = 1
-		return true
-	}
-	return rd.guardEnterSlow(mr, off, size, write)
-}
-
-func (rd *Reader) guardEnterSlow(mr *Region, off uint64, size uint, write bool) bool {
 	dev := mr.guardDev
-	if dev != nil && !mr.ops.Reentrant {
+	if dev != nil {
 		for i := 0; i < rd.nest; i++ {
 			if rd.levels[i].dev == dev {
 				rd.reentrancy(mr, off, size, write, "re-entrant access refused")
 				return false
 			}
 		}
-	} else {
-		dev = nil
 	}
 	if rd.nest == maxNest {
 		rd.reentrancy(mr, off, size, write, "MMIO callbacks nested too deeply")
@@ -287,6 +332,13 @@ func (rd *Reader) guardEnterSlow(mr *Region, off uint64, size uint, write bool) 
 	rd.levels[rd.nest].set(dev, mr, off, size, write, rd.depth)
 	rd.nest++
 	return true
+}
+
+// enterFirst is guardEnter for a reader that is inside no callback and is
+// not borrowed.
+func (rd *Reader) enterFirst(mr *Region, off uint64, size uint, write bool) {
+	rd.levels[0].set(mr.guardDev, mr, off, size, write, rd.depth)
+	rd.nest = 1
 }
 
 // set fills the level field by field (a struct literal is built on the

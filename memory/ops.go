@@ -73,7 +73,7 @@ type AccessSizes struct {
 // writes are dropped, both OK). Callbacks run on the accessing goroutine
 // without the machine lock; a device that needs mutual exclusion uses its
 // own. A callback that panics is recovered: the access completes as a device
-// error.
+// error. Ops must not be modified once a region uses them.
 type Ops struct {
 	Read       func(offset uint64, size uint, attrs Attrs) (uint64, Result)
 	Write      func(offset uint64, value uint64, size uint, attrs Attrs) Result

@@ -78,6 +78,11 @@ type Region struct {
 	heldOwner      bool // the container holds a reference on our owner (R-LIFE-3)
 
 	ops *Ops // MMIO callbacks; nil means unassigned (R-UNAS-2)
+	// Access sizes as bit sets (bit n for n bytes), derived from ops
+	// (setOps), immutable: fastR and fastW, the sizes whose aligned reads
+	// and writes are valid and exactly one callback (mmioFastSizes); impl,
+	// the sizes the callbacks take (R-SIZE-5).
+	fastR, fastW, impl uint16
 	// guardDev is the owner device the re-entrancy guard applies to
 	// (R-ACC-8), nil when it does not apply. Immutable.
 	guardDev *qom.Object
