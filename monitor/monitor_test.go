@@ -193,3 +193,24 @@ func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
+
+// R-MTREEF-3 (a deliberate difference, docs/architecture.md): QEMU's -d
+// appends its dispatch page tables to info mtree -f; qmem has no such
+// structure, accepts the option and prints the flat view alone, while an
+// unknown option is refused.
+func TestInfoMtreeDispatchOption(t *testing.T) {
+	c, _, _ := startMonitor(t, "demo")
+	hmp := func(line string) string {
+		return c.cmd(`{"execute": "human-monitor-command", "arguments": {"command-line": "` + line + `"}}`)
+	}
+	flat := hmp("info mtree -f")
+	if !strings.Contains(flat, "FlatView #0") {
+		t.Fatalf("info mtree -f: %s", flat)
+	}
+	if got := hmp("info mtree -f -d"); got != flat {
+		t.Errorf("info mtree -f -d differs from -f:\n%s\n%s", got, flat)
+	}
+	if got, want := hmp("info mtree -x"), `{"return": "info mtree: unsupported option '-x'\r\n"}`; got != want {
+		t.Errorf("unknown option: %s, want %s", got, want)
+	}
+}

@@ -116,7 +116,7 @@ func TestQOMTree(t *testing.T) {
 	for _, tc := range []struct {
 		rule, path, want string
 	}{
-		{"R-QOMTREE-1/2/4 from /machine, sorted bytewise, regions escaped", "", "/machine (test-machine)\n" +
+		{"R-QOMTREE-1, R-QOMTREE-2, R-QOMTREE-4 from /machine, sorted bytewise, regions escaped", "", "/machine (test-machine)\n" +
 			"  /peripheral (container)\n" +
 			"    /net0 (test-device)\n" +
 			"      /\\x2from@etc\\x2facpi\\x2frsdp[0] (memory-region)\n" +
