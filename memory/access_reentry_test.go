@@ -70,7 +70,7 @@ func TestReentrancyGuard(t *testing.T) {
 	dma["a@3"] = 0x2000     // a into b, which goes back into a: refused there
 	dma["board@0"] = 0x3004 // ownerless: not guarded
 	dma["reent@0"] = 0x4004 // Reentrant ops
-	dma["reent@1"] = 0x1004 // from a's reentrant region into a's guarded one: refused
+	dma["reent@1"] = 0x1004 // from a's reentrant region into a's guarded one: fine (the reentrant one does not engage the guard)
 
 	rd := f.s.NewReader()
 	defer rd.Close()
@@ -345,3 +345,44 @@ func TestBlockingCallback(t *testing.T) {
 }
 
 var _ qom.Instance = (*testDevice)(nil)
+
+// R-ACC-8: a readonly MMIO region is not guarded; the guard follows the
+// flag when it changes.
+func TestReentrancyGuardReadonly(t *testing.T) {
+	f := newAccFix(t)
+	a := newTestDevice(t, f.reg, "a")
+	var nested []Result
+	ops := &Ops{
+		Read: func(off uint64, size uint, attrs Attrs) (uint64, Result) {
+			if off == 0 { // reads its own register 4 with the reader it was handed
+				_, res := attrs.Reader().Load(f.as, 0x1004, 4, LittleEndian, attrs)
+				nested = append(nested, res)
+			}
+			return 0, OK
+		},
+		Endianness: LittleEndian,
+		Valid:      AccessSizes{Max: 4},
+	}
+	mmio := f.add(0x1000, f.must(f.s.NewIO(a, "a-mmio", 0x100, ops)))
+	rd := f.s.NewReader()
+	defer rd.Close()
+	for i, readonly := range []bool{false, true, false} {
+		f.s.Lock()
+		check(t, mmio.SetReadonly(readonly))
+		f.s.Unlock()
+		nested = nil
+		if _, res := rd.Load(f.as, 0x1000, 4, LittleEndian, Attrs{}); res != OK {
+			t.Fatalf("step %d: outer read: %v", i, res)
+		}
+		want := AccessError
+		if readonly {
+			want = OK
+		}
+		if len(nested) != 1 || nested[0] != want {
+			t.Errorf("step %d (readonly %v): nested read %v, want %v", i, readonly, nested, want)
+		}
+	}
+	check(t, f.reg.Unplug(&a.Device))
+	accSyncWithin(t, f.s, 10*time.Second)
+	f.noLeaks()
+}

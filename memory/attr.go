@@ -37,7 +37,14 @@ func (r *Region) SetEnabled(on bool) error {
 
 // SetReadonly sets the region's readonly flag (R-ATTR-5), which every flat
 // range rendered through it inherits (R-FLAT-3).
-func (r *Region) SetReadonly(on bool) error { return r.setFlag("SetReadonly", &r.readonly, on) }
+//
+// An MMIO region that is readonly is not covered by the re-entrancy guard
+// (R-ACC-8).
+func (r *Region) SetReadonly(on bool) error {
+	err := r.setFlag("SetReadonly", &r.readonly, on)
+	r.updateGuard()
+	return err
+}
 
 // SetNonvolatile sets the region's nonvolatile flag (R-ATTR-5).
 func (r *Region) SetNonvolatile(on bool) error {

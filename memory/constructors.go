@@ -25,17 +25,22 @@ func (s *System) NewIO(owner qom.Instance, name string, size uint64, ops *Ops) (
 	}
 	r.terminates = true
 	r.setOps(ops)
-	r.setGuard()
+	r.updateGuard()
 	return r, nil
 }
 
-// setGuard enables the re-entrancy guard for MMIO and IOMMU regions owned by
-// a device (R-ACC-8), unless their ops are marked Reentrant. It follows
-// setOps.
-func (r *Region) setGuard() {
-	if r.owner != nil && qom.AsDevice(r.owner) != nil && (r.ops == nil || !r.ops.Reentrant) {
-		r.guardDev = r.owner
+// updateGuard decides whether the re-entrancy guard applies to the region
+// (R-ACC-8): to MMIO and I/O regions owned by a device, unless their ops
+// are marked Reentrant or the region is readonly. RAM, ROM, ROM devices and
+// RAM devices are never guarded. It runs at creation and when the readonly
+// flag changes.
+func (r *Region) updateGuard() {
+	var dev *qom.Object
+	if r.kind == KindIO && r.owner != nil && qom.AsDevice(r.owner) != nil &&
+		(r.ops == nil || !r.ops.Reentrant) && !r.readonly {
+		dev = r.owner
 	}
+	r.guardDev.Store(dev)
 }
 
 // NewRAM creates a RAM region backed by page-aligned host memory (R-KIND-3),

@@ -312,7 +312,7 @@ const maxBorrowedNest = 256
 // Callers use enterFirst instead when the reader is not inside any
 // callback and not borrowed: there is nothing to refuse then.
 func (rd *Reader) guardEnter(mr *Region, off uint64, size uint, write bool) bool {
-	dev := mr.guardDev
+	dev := mr.guardDev.Load()
 	if dev != nil {
 		for i := 0; i < rd.nest; i++ {
 			if rd.levels[i].dev == dev {
@@ -337,7 +337,7 @@ func (rd *Reader) guardEnter(mr *Region, off uint64, size uint, write bool) bool
 // enterFirst is guardEnter for a reader that is inside no callback and is
 // not borrowed.
 func (rd *Reader) enterFirst(mr *Region, off uint64, size uint, write bool) {
-	rd.levels[0].set(mr.guardDev, mr, off, size, write, rd.depth)
+	rd.levels[0].set(mr.guardDev.Load(), mr, off, size, write, rd.depth)
 	rd.nest = 1
 }
 

@@ -84,8 +84,9 @@ type Region struct {
 	// the sizes the callbacks take (R-SIZE-5).
 	fastR, fastW, impl uint16
 	// guardDev is the owner device the re-entrancy guard applies to
-	// (R-ACC-8), nil when it does not apply. Immutable.
-	guardDev *qom.Object
+	// (R-ACC-8), nil when it does not apply. Set under the lock
+	// (updateGuard), read by the access path.
+	guardDev atomic.Pointer[qom.Object]
 	// panicked is set once a callback of the region panicked (reported once).
 	panicked atomic.Bool
 	iommu    IOMMU
