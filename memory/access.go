@@ -43,14 +43,15 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) R
 				return OK
 			}
 			if mr := e.mr; mr != nil && !attrs.Memory {
-				if o := e.roff + off; mr.fastRead(o, uint64(len(buf))) {
+				o := e.roff + off
+				if mr.fastRead(o, uint64(len(buf))) {
 					rd.sys.prepareMMIO(mr)
 					x, res := rd.callRead(mr, o, uint(len(buf)), attrs)
 					putValue(buf, x, mr.ops.bigEndian())
 					rd.Exit()
 					return res
 				}
-				if res, ok := rd.mmioReadOne(mr, e.roff+off, buf, attrs); ok {
+				if res, ok := rd.mmioReadOne(mr, o, buf, attrs); ok {
 					rd.Exit()
 					return res
 				}
@@ -84,13 +85,14 @@ func (rd *Reader) Write(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) 
 				return OK
 			}
 			if mr := e.mr; mr != nil && e.rmem == nil && !attrs.Memory {
-				if o := e.roff + off; mr.fastWrite(o, uint64(len(buf))) {
+				o := e.roff + off
+				if mr.fastWrite(o, uint64(len(buf))) {
 					rd.sys.prepareMMIO(mr)
 					res := rd.callWrite(mr, o, getValue(buf, mr.ops.bigEndian()), uint(len(buf)), attrs)
 					rd.Exit()
 					return res
 				}
-				if res, ok := rd.mmioWriteOne(mr, e.roff+off, buf, attrs); ok {
+				if res, ok := rd.mmioWriteOne(mr, o, buf, attrs); ok {
 					rd.Exit()
 					return res
 				}

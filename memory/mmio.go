@@ -203,8 +203,9 @@ func (rd *Reader) callWrite(mr *Region, off, v uint64, size uint, attrs Attrs) (
 // guardEnter). It is deferred, so that a callback that panics is recovered
 // here: the reader's sections opened below this level are closed, the panic
 // is reported once per region, and the dispatch completes as a device error
-// (the remaining pieces of a split access are skipped). Levels entered inside the callback
-// were left by their own dispatches while the panic unwound them.
+// (the remaining pieces of a split access are skipped). Levels entered
+// inside the callback were left by their own dispatches while the panic
+// unwound them.
 //
 // (A deferred method with pointer arguments measured slightly faster than
 // a closure over the named results.)

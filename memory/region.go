@@ -80,7 +80,7 @@ type Region struct {
 	ops *Ops // MMIO callbacks; nil means unassigned (R-UNAS-2)
 	// Access sizes as bit sets (bit n for n bytes), derived from ops
 	// (setOps), immutable: fastR and fastW, the sizes whose aligned reads
-	// and writes are valid and exactly one callback (mmioFastSizes); impl,
+	// and writes are valid and exactly one callback; impl,
 	// the sizes the callbacks take (R-SIZE-5).
 	fastR, fastW, impl uint16
 	// guardDev is the owner device the re-entrancy guard applies to

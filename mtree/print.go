@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"qmem.dev/qmem/memory"
+	"qmem.dev/qmem/mtree/dump"
 )
 
 // Options selects the variant of `info mtree` to print (SPEC A.20, A.21).
@@ -246,9 +247,9 @@ func appendPrio(b []byte, prio int32, nv bool, label string) []byte {
 
 // appendRange appends "START-END" in 16 lower-case hex digits each.
 func appendRange(b []byte, start, end uint64) []byte {
-	b = appendHex16(b, start)
+	b = dump.AppendAddr(b, start)
 	b = append(b, '-')
-	return appendHex16(b, end)
+	return dump.AppendAddr(b, end)
 }
 
 // lastAddr is the inclusive end QEMU prints for r starting at start:
@@ -271,13 +272,4 @@ func regionName(r *memory.Region) string {
 		return n
 	}
 	return nullName
-}
-
-// appendHex16 appends v as 16 lower-case hex digits (%016" PRIx64 ").
-func appendHex16(b []byte, v uint64) []byte {
-	const digits = "0123456789abcdef"
-	for shift := 60; shift >= 0; shift -= 4 {
-		b = append(b, digits[v>>uint(shift)&0xf])
-	}
-	return b
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"qmem.dev/qmem/memory"
+	"qmem.dev/qmem/mtree/dump"
 )
 
 // flatGroup is one FlatView block of `info mtree -f`: a view and the
@@ -130,7 +131,7 @@ func appendRangeLine(b []byte, fr *memory.FlatRange, owners bool) []byte {
 	b = append(b, regionName(leaf)...)
 	if fr.Offset != 0 {
 		b = append(b, " @"...)
-		b = appendHex16(b, fr.Offset)
+		b = dump.AppendAddr(b, fr.Offset)
 	}
 	if owners {
 		b = appendOwner(b, leaf)

@@ -120,9 +120,9 @@ func (f lineFields) append(b []byte) []byte {
 	for i := 0; i < f.level; i++ {
 		b = append(b, "  "...)
 	}
-	b = appendHex16(b, f.start)
+	b = AppendAddr(b, f.start)
 	b = append(b, '-')
-	b = appendHex16(b, f.end)
+	b = AppendAddr(b, f.end)
 	b = append(b, " (prio "...)
 	b = strconv.AppendInt(b, int64(f.prio), 10)
 	b = append(b, ", "...)
@@ -137,9 +137,9 @@ func (f lineFields) append(b []byte) []byte {
 		b = append(b, " @"...)
 		b = append(b, f.target...)
 		b = append(b, ' ')
-		b = appendHex16(b, f.aliasStart)
+		b = AppendAddr(b, f.aliasStart)
 		b = append(b, '-')
-		b = appendHex16(b, f.aliasEnd)
+		b = AppendAddr(b, f.aliasEnd)
 	} else {
 		b = append(b, f.name...)
 	}
@@ -149,8 +149,9 @@ func (f lineFields) append(b []byte) []byte {
 	return b
 }
 
-// appendHex16 appends v as 16 lower-case hex digits (%016" PRIx64 ").
-func appendHex16(b []byte, v uint64) []byte {
+// AppendAddr appends v as QEMU's monitor prints addresses: 16 lower-case
+// hex digits (%016" PRIx64 ").
+func AppendAddr(b []byte, v uint64) []byte {
 	const digits = "0123456789abcdef"
 	for shift := 60; shift >= 0; shift -= 4 {
 		b = append(b, digits[v>>uint(shift)&0xf])
