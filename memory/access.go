@@ -21,7 +21,7 @@ import (
 // Read reads len(buf) bytes at addr of as (R-ACC-3). The result is the OR
 // of every step's result; bytes of failed steps read as zero (or what the
 // device returned). A zero-length read is OK and touches nothing.
-func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) Result {
+func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) (res Result) {
 	if len(buf) == 0 {
 		return OK
 	}
@@ -44,12 +44,32 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) R
 			}
 			if mr := e.mr; mr != nil && !attrs.Memory {
 				o := e.roff + off
-				if mr.fastRead(o, uint64(len(buf))) {
+				if mr.fastRead(o, uint64(len(buf))) && rd.nest == 0 && !rd.borrowed {
+					// callRead written out, for a reader inside no
+					// other callback. If the callback does not return
+					// (it panics or calls runtime.Goexit), the
+					// deferred function finds the reader still at its
+					// level (see abandon). Measured: this saves a
+					// tenth of an MMIO read against a call to a
+					// function like writeFirst, and costs RAM reads
+					// through Read about as much in relative terms
+					// (0.5 ns); MMIO reads are what every MMIO exit of
+					// a guest makes, RAM reads through Read are DMA.
 					rd.sys.prepareMMIO(mr)
-					x, res := rd.callRead(mr, o, uint(len(buf)), attrs)
+					rd.enterFirst(mr, o, uint(len(buf)), false)
+					defer func() {
+						if rd.nest != 0 { // the callback did not return
+							clear(buf)
+							rd.abandonFirst(recover())
+							res = Error
+						}
+					}()
+					attrs.reader = rd
+					x, r := mr.ops.Read(o, uint(len(buf)), attrs)
+					rd.nest = 0
 					putValue(buf, x, mr.ops.bigEndian())
 					rd.Exit()
-					return res
+					return r
 				}
 				if res, ok := rd.mmioReadOne(mr, o, buf, attrs); ok {
 					rd.Exit()
@@ -58,7 +78,7 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) R
 			}
 		}
 	}
-	res := rd.read(v, addr, buf, attrs)
+	res = rd.read(v, addr, buf, attrs)
 	rd.Exit()
 	return res
 }
@@ -86,11 +106,8 @@ func (rd *Reader) Write(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) 
 			}
 			if mr := e.mr; mr != nil && e.rmem == nil && !attrs.Memory {
 				o := e.roff + off
-				if mr.fastWrite(o, uint64(len(buf))) {
-					rd.sys.prepareMMIO(mr)
-					res := rd.callWrite(mr, o, getValue(buf, mr.ops.bigEndian()), uint(len(buf)), attrs)
-					rd.Exit()
-					return res
+				if mr.fastWrite(o, uint64(len(buf))) && rd.nest == 0 && !rd.borrowed && mr.ioevSnap.Load() == nil {
+					return rd.writeFirst(mr, o, buf, attrs)
 				}
 				if res, ok := rd.mmioWriteOne(mr, o, buf, attrs); ok {
 					rd.Exit()
@@ -102,6 +119,26 @@ func (rd *Reader) Write(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) 
 	res := rd.write(v, addr, buf, attrs)
 	rd.Exit()
 	return res
+}
+
+// writeFirst is callWrite for Write's shortcut (a region without
+// ioeventfds, a reader inside no other callback), then leaves the access's
+// section. Unlike Read's, it is a function of its own: a deferred function
+// in Write measured 10-14% slower RAM writes.
+func (rd *Reader) writeFirst(mr *Region, o uint64, buf []byte, attrs Attrs) (res Result) {
+	rd.sys.prepareMMIO(mr)
+	rd.enterFirst(mr, o, uint(len(buf)), true)
+	defer func() {
+		if rd.nest != 0 {
+			rd.abandonFirst(recover())
+			res = Error
+		}
+	}()
+	attrs.reader = rd
+	r := mr.ops.Write(o, getValue(buf, mr.ops.bigEndian()), uint(len(buf)), attrs)
+	rd.nest = 0
+	rd.Exit()
+	return r
 }
 
 // mmioReadOne performs a buffer read that is a single MMIO step of mr at

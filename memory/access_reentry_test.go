@@ -1,7 +1,9 @@
 package memory
 
 import (
+	"bytes"
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -275,6 +277,144 @@ func TestPanickingCallbacks(t *testing.T) {
 	}
 	accSyncWithin(t, f.s, 10*time.Second)
 	f.noLeaks()
+}
+
+// Read and Write call a callback known valid at creation themselves
+// (Region.fastRead); a panic there is recovered the same way: the access
+// is a device error, a read's bytes are zero, the panic is reported, and
+// the reader is left outside its section. A callback that ends its
+// goroutine (runtime.Goexit) leaves the reader outside too, so that grace
+// periods do not wait for a goroutine that no longer exists.
+func TestCallbackAbandonsFastPath(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write bool
+		stop  func()
+		event string
+	}{
+		{"read panic", false, func() { panic("read broke") }, "Device callback panicked on read at addr 0x4, size 4, region 'dev': read broke"},
+		{"write panic", true, func() { panic("write broke") }, "Device callback panicked on write at addr 0x4, size 4, region 'dev': write broke"},
+		{"read goexit", false, runtime.Goexit, ""},
+		{"write goexit", true, runtime.Goexit, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newAccFix(t)
+			mr := f.io("dev", 0x1000, 0x10, &Ops{
+				Read:       func(uint64, uint, Attrs) (uint64, Result) { tc.stop(); return 1, OK },
+				Write:      func(uint64, uint64, uint, Attrs) Result { tc.stop(); return OK },
+				Endianness: LittleEndian,
+				Valid:      AccessSizes{Min: 1, Max: 4},
+			})
+			if !mr.fastRead(4, 4) || !mr.fastWrite(4, 4) {
+				t.Fatal("the access does not take the shortcut this test is about")
+			}
+			rd := f.s.NewReader()
+			defer rd.Close()
+			buf := []byte{0xff, 0xff, 0xff, 0xff}
+			res := Result(0xff)
+			done := make(chan struct{})
+			go func() { // the goroutine a Goexit ends
+				defer close(done)
+				if tc.write {
+					res = rd.Write(f.as, 0x1004, buf, Attrs{})
+				} else {
+					res = rd.Read(f.as, 0x1004, buf, Attrs{})
+				}
+			}()
+			<-done
+			if tc.event != "" {
+				want := []byte{0xff, 0xff, 0xff, 0xff}
+				if !tc.write {
+					want = []byte{0, 0, 0, 0}
+				}
+				if res != Error || !bytes.Equal(buf, want) {
+					t.Fatalf("result %v, buffer % x; want %v, % x", res, buf, Error, want)
+				}
+			}
+			if rd.depth != 0 || rd.nest != 0 || rd.slot.active.Load() != 0 {
+				t.Fatalf("reader left inside: depth %d nest %d active %d", rd.depth, rd.nest, rd.slot.active.Load())
+			}
+			var want []string
+			if tc.event != "" {
+				want = []string{tc.event}
+			}
+			if ev := f.takeEvents(); strings.Join(ev, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("events %q, want %q", ev, want)
+			}
+			// The reader still works.
+			rd.Enter()
+			rd.Exit()
+			f.noLeaks()
+		})
+	}
+}
+
+// goexitIOMMU is a translator that ends its goroutine.
+type goexitIOMMU struct{}
+
+func (goexitIOMMU) Translate(uint64, IOMMUAccess, int) IOTLBEntry {
+	runtime.Goexit()
+	return IOTLBEntry{}
+}
+
+// A callback (or IOMMU translator) that calls runtime.Goexit, as t.FailNow
+// does inside a test's device, ends its goroutine in the middle of an
+// access, on every path to it: the reader must leave its callback levels
+// and sections, or every later grace period would wait for it forever.
+func TestCallbackGoexit(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		access func(f *accFix, rd *Reader, dma *AddressSpace)
+	}{
+		{"load", func(f *accFix, rd *Reader, _ *AddressSpace) { rd.Load(f.as, 0x1000, 4, LittleEndian, Attrs{}) }},
+		{"split read", func(f *accFix, rd *Reader, _ *AddressSpace) { rd.Read(f.as, 0x1001, make([]byte, 3), Attrs{}) }},
+		{"store", func(f *accFix, rd *Reader, _ *AddressSpace) { rd.Store(f.as, 0x1000, 2, 1, LittleEndian, Attrs{}) }},
+		{"nested", func(f *accFix, rd *Reader, _ *AddressSpace) { rd.Read(f.as, 0x2000, make([]byte, 4), Attrs{}) }},
+		{"borrowed", func(f *accFix, _ *Reader, _ *AddressSpace) { f.as.Read(0x2000, make([]byte, 4), Attrs{}) }},
+		{"iommu", func(f *accFix, rd *Reader, dma *AddressSpace) { rd.Read(dma, 0x10, make([]byte, 4), Attrs{}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newAccFix(t)
+			registerAccIOMMUType(t, f)
+			f.io("quits", 0x1000, 0x10, &Ops{
+				Read:       func(uint64, uint, Attrs) (uint64, Result) { runtime.Goexit(); return 0, OK },
+				Write:      func(uint64, uint64, uint, Attrs) Result { runtime.Goexit(); return OK },
+				Endianness: LittleEndian,
+				Valid:      AccessSizes{Min: 1, Max: 4},
+				Impl:       AccessSizes{Min: 4, Max: 4},
+			})
+			f.io("caller", 0x2000, 0x10, &Ops{
+				Read: func(_ uint64, _ uint, attrs Attrs) (uint64, Result) {
+					attrs.Reader().Read(f.as, 0x1000, make([]byte, 4), attrs)
+					return 0, OK
+				},
+				Endianness: LittleEndian,
+			})
+			dmaRoot := f.must(f.s.NewContainer(nil, "dma-root", ^uint64(0)))
+			check(t, dmaRoot.AddSubregion(0, f.must(f.s.NewIOMMU(nil, "acc-iommu", "iommu", 0x1000, goexitIOMMU{}))))
+			dma := must[*AddressSpace](t)(f.s.NewAddressSpace(dmaRoot, "dma"))
+			rd := f.s.NewReader()
+			defer rd.Close()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				tc.access(f, rd, dma)
+				t.Error("the access returned")
+			}()
+			<-done
+			if rd.depth != 0 || rd.nest != 0 {
+				t.Errorf("reader left inside: depth %d nest %d", rd.depth, rd.nest)
+			}
+			for i, slot := range *f.s.grace.readers.Load() {
+				if e := slot.active.Load(); e != 0 {
+					t.Errorf("reader %d still inside at epoch %d", i, e)
+				}
+			}
+			if n := f.s.pool.inCallback.Load(); n != 0 {
+				t.Errorf("borrowed readers counted inside %d callbacks", n)
+			}
+		})
+	}
 }
 
 // A callback that blocks stalls only its own reader: other readers go on,

@@ -365,14 +365,17 @@ func (r *Reader) Exit() {
 	}
 }
 
-// forceExit leaves every section (after a panic unwound through them).
+// forceExit leaves every callback level and section (after a panic or
+// runtime.Goexit unwound through them).
 func (r *Reader) forceExit() {
+	for r.nest > 0 {
+		r.guardExit()
+	}
+	clear(r.levels[:])
 	if r.depth != 0 {
 		r.depth = 1
 		r.Exit()
 	}
-	r.nest = 0
-	clear(r.levels[:])
 }
 
 // eventCounts sums the counters of every reader, open or closed.

@@ -164,8 +164,13 @@ func (r *Region) AddEventfd(addr, size uint64, match bool, data uint64, e *Event
 }
 
 // publishIoeventfds gives the access path its own copy of the list (the
-// field itself is reassigned by later changes).
+// field itself is reassigned by later changes), nil when it is empty (the
+// access path then skips the check).
 func (r *Region) publishIoeventfds() {
+	if len(r.ioeventfds) == 0 {
+		r.ioevSnap.Store(nil)
+		return
+	}
 	snap := r.ioeventfds
 	r.ioevSnap.Store(&snap)
 }

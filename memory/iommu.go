@@ -10,11 +10,17 @@ func (rd *Reader) iommuTranslate(mr *Region, off uint64, write bool, attrs Attrs
 		flag = IOMMUWO
 	}
 	depth, nest := rd.depth, rd.nest
+	returned := false
 	defer func() {
+		if returned {
+			return
+		}
 		if p := recover(); p != nil {
 			rd.unwound(depth, nest)
 			rd.devicePanic(mr, off, 0, write, p)
 			e, ok = IOTLBEntry{}, false
+		} else {
+			rd.forceExit() // runtime.Goexit: the goroutine is ending
 		}
 	}()
 	index := 0
@@ -22,6 +28,7 @@ func (rd *Reader) iommuTranslate(mr *Region, off uint64, write bool, attrs Attrs
 		index = x.AttrsToIndex(attrs)
 	}
 	e = mr.iommu.Translate(off, flag, index)
+	returned = true
 	return e, e.Perm&flag != 0
 }
 
