@@ -1,7 +1,5 @@
 package memory
 
-import "math/bits"
-
 // FlatRange is one entry of a flat view: addresses [Start, Last] map to the
 // leaf Region at Offset (R-FLAT-6, R-FLAT-9). Ranges are never empty; Len
 // returns 0 only for a range covering all 2^64 addresses.
@@ -37,11 +35,11 @@ type FlatView struct {
 	root   *Region // nil for the empty view
 	ranges []FlatRange
 
-	// Dispatch index, built once by buildIndex: the start of every range
-	// (dense, for the binary search) and, per range, what the access path
-	// needs without following pointers.
-	starts []uint64
-	disp   []dispatchEntry
+	// Dispatch index, built once by buildIndex: a search tree over the
+	// start of every range and, per range, what the access path needs
+	// without following pointers.
+	index rangeIndex
+	disp  []dispatchEntry
 }
 
 // dispatchEntry is the access path's copy of one range: its bounds and,
@@ -85,12 +83,12 @@ func (v *FlatView) buildIndex() {
 // buildIndexFrom is buildIndex with the leaves' kinds and host memory
 // already at hand (infos[i] describes ranges[i]), so that no region is read.
 func (v *FlatView) buildIndexFrom(infos []leafInfo) {
-	v.starts = make([]uint64, len(v.ranges))
+	starts := make([]uint64, len(v.ranges))
 	v.disp = make([]dispatchEntry, len(v.ranges))
 	for i := range v.ranges {
 		fr := &v.ranges[i]
 		li := &infos[i]
-		v.starts[i] = fr.Start
+		starts[i] = fr.Start
 		e := &v.disp[i]
 		e.start, e.span = fr.Start, fr.Last-fr.Start
 		e.roff, e.mask = fr.Offset, fr.DirtyLogMask
@@ -109,28 +107,16 @@ func (v *FlatView) buildIndexFrom(infos []leafInfo) {
 			e.wmem = mem
 		}
 	}
+	v.index = newRangeIndex(starts)
 }
 
-// lookup returns the index of the range containing addr, or -1: a
-// branch-free binary search for the last start <= addr (a conditional
-// branch here mispredicts half the time on random addresses).
+// lookup returns the index of the range containing addr, or -1.
 func (v *FlatView) lookup(addr uint64) int {
-	starts := v.starts
-	n := len(starts)
-	if n == 0 || addr < starts[0] {
+	i := v.index.find(addr)
+	if i < 0 || addr-v.disp[i].start > v.disp[i].span {
 		return -1
 	}
-	base := 0
-	for n > 1 {
-		half := n >> 1
-		_, borrow := bits.Sub64(addr, starts[base+half], 0)
-		base += half & (int(borrow) - 1) // + half when starts[base+half] <= addr
-		n -= half
-	}
-	if addr-v.disp[base].start > v.disp[base].span {
-		return -1
-	}
-	return base
+	return i
 }
 
 // Find returns the range containing addr, or nil (R-ACC-1).
