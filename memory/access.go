@@ -37,8 +37,8 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) (
 	}
 	if e != nil {
 		if off := addr - e.start; uint64(len(buf))-1 <= e.span-off {
-			if e.rmem != nil && !(attrs.Memory && e.romd) {
-				ramLoad(buf, e.rmem, off)
+			if e.mem != nil && !(attrs.Memory && e.romd) {
+				ramLoad(buf, e.host(), off)
 				rd.Exit()
 				return OK
 			}
@@ -96,15 +96,15 @@ func (rd *Reader) Write(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) 
 	}
 	if e != nil {
 		if off := addr - e.start; uint64(len(buf))-1 <= e.span-off {
-			if e.wmem != nil {
-				ramStore(e.wmem, off, buf)
+			if e.writable {
+				ramStore(e.host(), off, buf)
 				if e.mask != 0 {
 					e.block.markDirty(e.roff+off, uint64(len(buf)), e.mask) // R-DIRTY-5
 				}
 				rd.Exit()
 				return OK
 			}
-			if mr := e.mr; mr != nil && e.rmem == nil && !attrs.Memory {
+			if mr := e.mr; mr != nil && e.mem == nil && !attrs.Memory {
 				o := e.roff + off
 				if mr.fastWrite(o, uint64(len(buf))) && rd.nest == 0 && !rd.borrowed && mr.ioevSnap.Load() == nil {
 					return rd.writeFirst(mr, o, buf, attrs)
@@ -273,10 +273,10 @@ func (fr *FlatRange) writeDirect(attrs Attrs) bool {
 // direct reports whether the step copies host memory (R-ACC-4): a direct
 // range, for writes one that is writable or a debug access.
 func (t *xlat) direct(write bool, attrs Attrs) bool {
-	if t.e == nil || t.e.rmem == nil {
+	if t.e == nil || t.e.mem == nil {
 		return false
 	}
-	return !write || t.e.wmem != nil || attrs.Debug
+	return !write || t.e.writable || attrs.Debug
 }
 
 // directLen is how many of n bytes at t.xaddr the direct range holds.
@@ -309,7 +309,7 @@ func (rd *Reader) read(v *FlatView, addr uint64, buf []byte, attrs Attrs) Result
 			res |= AccessError
 		case t.direct(false, attrs):
 			l = t.directLen(n)
-			ramLoad(buf[:l], t.e.rmem, t.xaddr-t.e.start)
+			ramLoad(buf[:l], t.e.host(), t.xaddr-t.e.start)
 		default:
 			mr := t.mr
 			rd.sys.prepareMMIO(mr)
@@ -337,7 +337,7 @@ func (rd *Reader) write(v *FlatView, addr uint64, buf []byte, attrs Attrs) Resul
 		case t.direct(true, attrs):
 			l = t.directLen(n)
 			o := t.xaddr - t.e.start
-			ramStore(t.e.rmem, o, buf[:l])
+			ramStore(t.e.host(), o, buf[:l])
 			if t.e.mask != 0 {
 				t.e.block.markDirty(t.e.roff+o, l, t.e.mask) // R-DIRTY-5
 			}
@@ -370,9 +370,9 @@ func (rd *Reader) Load(as *AddressSpace, addr uint64, size uint, e Endianness, a
 	if d == nil {
 		d = rd.lookupEntry(v, addr)
 	}
-	if d != nil && d.rmem != nil {
+	if d != nil && d.mem != nil {
 		if off := addr - d.start; uint64(size)-1 <= d.span-off {
-			x := loadValue(d.rmem, off, size, e == BigEndian)
+			x := loadValue(d.host(), off, size, e == BigEndian)
 			rd.Exit()
 			return x, OK
 		}
@@ -385,7 +385,7 @@ func (rd *Reader) Load(as *AddressSpace, addr uint64, size uint, e Endianness, a
 func (rd *Reader) load(v *FlatView, addr uint64, size uint, e Endianness, attrs Attrs) (uint64, Result) {
 	t := rd.translate(v, addr, false, attrs)
 	if t.direct(false, attrs) && t.limit >= uint64(size) && t.directLen(uint64(size)) == uint64(size) {
-		return loadValue(t.e.rmem, t.xaddr-t.e.start, size, e == BigEndian), OK
+		return loadValue(t.e.host(), t.xaddr-t.e.start, size, e == BigEndian), OK
 	}
 	// Not direct, or straddling the end of the range or of an IOMMU page:
 	// one dispatch to the leaf, even a RAM leaf, whose ops are the
@@ -410,9 +410,9 @@ func (rd *Reader) Store(as *AddressSpace, addr uint64, size uint, x uint64, e En
 	if d == nil {
 		d = rd.lookupEntry(v, addr)
 	}
-	if d != nil && d.wmem != nil {
+	if d != nil && d.writable {
 		if off := addr - d.start; uint64(size)-1 <= d.span-off {
-			storeValue(d.wmem, off, size, x, e == BigEndian)
+			storeValue(d.host(), off, size, x, e == BigEndian)
 			if d.mask != 0 {
 				d.block.markDirty(d.roff+off, uint64(size), d.mask)
 			}
@@ -429,7 +429,7 @@ func (rd *Reader) store(v *FlatView, addr uint64, size uint, x uint64, e Endiann
 	t := rd.translate(v, addr, true, attrs)
 	if t.direct(true, attrs) && t.limit >= uint64(size) && t.directLen(uint64(size)) == uint64(size) {
 		o := t.xaddr - t.e.start
-		storeValue(t.e.rmem, o, size, x, e == BigEndian)
+		storeValue(t.e.host(), o, size, x, e == BigEndian)
 		if t.e.mask != 0 {
 			t.e.block.markDirty(t.e.roff+o, uint64(size), t.e.mask)
 		}

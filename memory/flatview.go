@@ -1,5 +1,7 @@
 package memory
 
+import "unsafe"
+
 // FlatRange is one entry of a flat view: addresses [Start, Last] map to the
 // leaf Region at Offset (R-FLAT-6, R-FLAT-9). Ranges are never empty; Len
 // returns 0 only for a range covering all 2^64 addresses.
@@ -44,19 +46,32 @@ type FlatView struct {
 
 // dispatchEntry is the access path's copy of one range: its bounds and,
 // for ranges that are copied directly (R-ACC-4), the host memory from the
-// range's first byte. Built with the view, never changed.
+// range's first byte. Built with the view, never changed. An entry is one
+// 64-byte cache line (the array is aligned to one), so that finding a range
+// and reaching its memory costs one cache miss, not two.
 type dispatchEntry struct {
 	start uint64  // first address
 	span  uint64  // last - start: the range holds span+1 bytes
 	mr    *Region // the leaf; nil for an IOMMU region (translation goes on)
-	rmem  []byte  // host memory of the range for direct reads, nil otherwise
-	wmem  []byte  // host memory for direct (non-debug) writes, nil otherwise
+	// mem is the host memory of the range's first byte for direct reads
+	// (span+1 bytes, see host), nil otherwise.
+	mem   *byte
 	block *ramBlock
 	roff  uint64 // offset in the region of start, for dirty logging
 	mask  uint8  // dirty log mask
 	// romd: a ROM device read directly; not RAM for R-ACC-5.
 	romd bool
+	// writable: writes other than debug ones may copy into mem too.
+	writable bool
+	_        [13]byte
 }
+
+// An entry is exactly one cache line (a compile-time check).
+var _ [unsafe.Sizeof(dispatchEntry{}) - 64]struct{}
+var _ [64 - unsafe.Sizeof(dispatchEntry{})]struct{}
+
+// host returns the range's host memory; e.mem must not be nil.
+func (e *dispatchEntry) host() []byte { return unsafe.Slice(e.mem, e.span+1) }
 
 // Root returns the region the view was rendered from, nil for the empty
 // view (R-FVROOT-1's "nothing").
@@ -84,7 +99,7 @@ func (v *FlatView) buildIndex() {
 // already at hand (infos[i] describes ranges[i]), so that no region is read.
 func (v *FlatView) buildIndexFrom(infos []leafInfo) {
 	starts := make([]uint64, len(v.ranges))
-	v.disp = make([]dispatchEntry, len(v.ranges))
+	v.disp = alignedEntries(len(v.ranges))
 	for i := range v.ranges {
 		fr := &v.ranges[i]
 		li := &infos[i]
@@ -100,14 +115,19 @@ func (v *FlatView) buildIndexFrom(infos []leafInfo) {
 		if b == nil || !direct || fr.Offset > uint64(len(b.mem)) || e.span >= uint64(len(b.mem))-fr.Offset {
 			continue
 		}
-		mem := b.mem[fr.Offset : fr.Offset+e.span+1 : fr.Offset+e.span+1]
-		e.rmem, e.block = mem, b
+		e.mem, e.block = &b.mem[fr.Offset], b
 		e.romd = li.kind == KindROMDevice
-		if !fr.leafReadonly && li.kind != KindROMDevice { // writeDirect without Debug
-			e.wmem = mem
-		}
+		e.writable = !fr.leafReadonly && li.kind != KindROMDevice // writeDirect without Debug
 	}
 	v.index = newRangeIndex(starts)
+}
+
+// alignedEntries returns n zeroed entries starting on a cache line.
+func alignedEntries(n int) []dispatchEntry {
+	const size = unsafe.Sizeof(dispatchEntry{})
+	buf := make([]dispatchEntry, n+1)
+	skip := (64 - uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%64) % 64 / size
+	return buf[skip : int(skip)+n : int(skip)+n]
 }
 
 // lookup returns the index of the range containing addr, or -1.
