@@ -227,16 +227,21 @@ func (rd *Reader) translateSlow(v *FlatView, addr uint64, write bool, attrs Attr
 	}
 }
 
-// lookupEntry finds the range of v containing addr by binary search,
+// lookupEntry finds the range of v containing addr with the view's index,
 // remembers it as the reader's last hit and returns its entry (nil when
-// nothing is there).
+// nothing is there). It is FlatView.lookup written out: one call less on
+// every miss of the last hit.
 func (rd *Reader) lookupEntry(v *FlatView, addr uint64) *dispatchEntry {
-	i := v.lookup(addr)
+	i := v.index.find(addr)
 	if i < 0 {
 		return nil
 	}
+	e := &v.disp[i]
+	if addr-e.start > e.span {
+		return nil
+	}
 	rd.view, rd.idx = v, i
-	return &v.disp[i]
+	return e
 }
 
 // find returns the index of the range of v containing addr, or -1, trying
