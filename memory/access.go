@@ -9,8 +9,8 @@ import (
 
 // The access path (A.13-A.16): reads and writes through an address space.
 // A Reader loads the space's published view with one atomic load, finds the
-// range (last hit first, then a branch-free binary search over the range
-// starts), and either copies host memory or calls the region's ops. It
+// range (last hit first, then the view's index, a static B+tree over the
+// range starts), and either copies host memory or calls the region's ops. It
 // takes no lock, makes no shared atomic write (dirty logging aside, and only
 // for the first write to a clean page) and allocates nothing.
 //
@@ -28,7 +28,7 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) (
 	rd.Enter()
 	v := as.view.Load()
 	// Fast paths in the range of the address (the last hit, else found by
-	// the binary search): the whole buffer in direct RAM (R-ACC-4), one
+	// the view's index): the whole buffer in direct RAM (R-ACC-4), one
 	// MMIO callback known valid at creation (Region.fastRead), or one MMIO
 	// step.
 	e := rd.hit(v, addr)
