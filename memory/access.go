@@ -67,7 +67,15 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) (
 					attrs.reader = rd
 					x, r := mr.ops.Read(o, uint(len(buf)), attrs)
 					rd.nest = 0
-					putValue(buf, x, mr.ops.bigEndian())
+					// putValue with its commonest case, a 32-bit
+					// little-endian register, written out (the call
+					// saved measured 7% of the access; adding the
+					// 8-byte case measured no better).
+					if big := mr.ops.bigEndian(); len(buf) == 4 && !big {
+						binary.LittleEndian.PutUint32(buf, uint32(x))
+					} else {
+						putValue(buf, x, big)
+					}
 					rd.Exit()
 					return r
 				}
