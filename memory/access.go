@@ -65,13 +65,13 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) (
 						}
 					}()
 					attrs.reader = rd
-					x, r := mr.ops.Read(o, uint(len(buf)), attrs)
+					x, r := mr.readFn(o, uint(len(buf)), attrs)
 					rd.nest = 0
 					// putValue with its commonest case, a 32-bit
 					// little-endian register, written out (the call
 					// saved measured 7% of the access; adding the
 					// 8-byte case measured no better).
-					if big := mr.ops.bigEndian(); len(buf) == 4 && !big {
+					if big := mr.big; len(buf) == 4 && !big {
 						binary.LittleEndian.PutUint32(buf, uint32(x))
 					} else {
 						putValue(buf, x, big)
@@ -143,7 +143,7 @@ func (rd *Reader) writeFirst(mr *Region, o uint64, buf []byte, attrs Attrs) (res
 		}
 	}()
 	attrs.reader = rd
-	r := mr.ops.Write(o, getValue(buf, mr.ops.bigEndian()), uint(len(buf)), attrs)
+	r := mr.writeFn(o, getValue(buf, mr.big), uint(len(buf)), attrs)
 	rd.nest = 0
 	rd.Exit()
 	return r

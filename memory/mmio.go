@@ -90,9 +90,11 @@ func validFast(o *Ops, off uint64, size uint) bool {
 func (r *Region) setOps(o *Ops) {
 	r.ops = o
 	r.fastR, r.fastW, r.impl = 0, 0, 0
+	r.readFn, r.writeFn, r.big = nil, nil, false
 	if o == nil {
 		return
 	}
+	r.readFn, r.writeFn, r.big = o.Read, o.Write, o.bigEndian()
 	lo, hi := implSizes(o)
 	for n := uint(1); n <= 8; n *= 2 {
 		if n < lo || n > hi {

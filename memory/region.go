@@ -83,6 +83,11 @@ type Region struct {
 	// and writes are valid and exactly one callback; impl,
 	// the sizes the callbacks take (R-SIZE-5).
 	fastR, fastW, impl uint16
+	// The shortcut's copies of ops.Read, ops.Write and the byte order
+	// (one load less between an access and the device).
+	readFn  func(offset uint64, size uint, attrs Attrs) (uint64, Result)
+	writeFn func(offset uint64, value uint64, size uint, attrs Attrs) Result
+	big     bool
 	// guardDev is the owner device the re-entrancy guard applies to
 	// (R-ACC-8), nil when it does not apply. Set under the lock
 	// (updateGuard), read by the access path.
