@@ -45,7 +45,7 @@ func (rd *Reader) Read(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) (
 			if mr := e.mr; mr != nil && !attrs.Memory {
 				o := e.roff + off
 				if mr.fastRead(o, uint64(len(buf))) && rd.nest == 0 && !rd.borrowed {
-					// callRead written out, for a reader inside no
+					// Reader.call written out, for a reader inside no
 					// other callback. If the callback does not return
 					// (it panics or calls runtime.Goexit), the
 					// deferred function finds the reader still at its
@@ -129,7 +129,7 @@ func (rd *Reader) Write(as *AddressSpace, addr uint64, buf []byte, attrs Attrs) 
 	return res
 }
 
-// writeFirst is callWrite for Write's shortcut (a region without
+// writeFirst is Reader.call for Write's shortcut (a region without
 // ioeventfds, a reader inside no other callback), then leaves the access's
 // section. Unlike Read's, it is a function of its own: a deferred function
 // in Write measured 10-14% slower RAM writes.

@@ -139,37 +139,7 @@ func (rd *Reader) dispatchRead(mr *Region, off uint64, size uint, attrs Attrs) (
 			return 0, DecodeError // R-SIZE-4
 		}
 	}
-	return rd.callRead(mr, off, size, attrs)
-}
-
-// callRead is dispatchRead after the validity check: the re-entrancy guard
-// and the callbacks, with a panic recovered.
-func (rd *Reader) callRead(mr *Region, off uint64, size uint, attrs Attrs) (v uint64, res Result) {
-	o := mr.ops
-	if rd.nest == 0 && !rd.borrowed {
-		rd.enterFirst(mr, off, size, false) // the common case, inlined
-	} else if !rd.guardEnter(mr, off, size, false) {
-		return 0, AccessError // R-ACC-8
-	}
-	// The results stay (0, Error) unless the callbacks return; see abandon.
-	n := rd.nest
-	res = Error
-	defer func() {
-		if rd.nest == n {
-			rd.abandon(recover())
-		}
-	}()
-	if mr.impl>>size&1 == 0 {
-		v, res = rd.adjustedRead(o, off, size, attrs)
-	} else if o.Read != nil {
-		attrs.reader = rd
-		v, res = o.Read(off, size, attrs)
-		v &= sizeMask(size)
-	} else {
-		res = OK
-	}
-	rd.guardExit()
-	return v, res
+	return rd.call(mr, off, 0, size, false, attrs)
 }
 
 // dispatchWrite writes a device value (memory_region_dispatch_write),
@@ -182,23 +152,29 @@ func (rd *Reader) dispatchWrite(mr *Region, off, v uint64, size uint, attrs Attr
 			return DecodeError
 		}
 	}
-	return rd.callWrite(mr, off, v, size, attrs)
+	_, res := rd.call(mr, off, v, size, true, attrs)
+	return res
 }
 
-// callWrite is dispatchWrite after the validity check: a matching
-// ioeventfd, else the re-entrancy guard and the callbacks, with a panic
-// recovered.
-func (rd *Reader) callWrite(mr *Region, off, v uint64, size uint, attrs Attrs) (res Result) {
+// call performs an MMIO read or write of size bytes at offset off of mr
+// whose validity was checked: a write matching an ioeventfd signals it
+// instead (R-IOEV-3); otherwise the re-entrancy guard (R-ACC-8), then the
+// callbacks split to the implementation's sizes, with a panic recovered.
+// v is the value written; x the value read.
+func (rd *Reader) call(mr *Region, off, v uint64, size uint, write bool, attrs Attrs) (x uint64, res Result) {
 	o := mr.ops
-	if e := mr.ioeventfdFor(off, size, v&sizeMask(size)); e != nil {
-		e.Notify()
-		return OK
+	if write {
+		if e := mr.ioeventfdFor(off, size, v&sizeMask(size)); e != nil {
+			e.Notify()
+			return 0, OK
+		}
 	}
 	if rd.nest == 0 && !rd.borrowed {
-		rd.enterFirst(mr, off, size, true) // the common case, inlined
-	} else if !rd.guardEnter(mr, off, size, true) {
-		return AccessError
+		rd.enterFirst(mr, off, size, write) // the common case, inlined
+	} else if !rd.guardEnter(mr, off, size, write) {
+		return 0, AccessError
 	}
+	// The results stay (0, Error) unless the callbacks return; see abandon.
 	n := rd.nest
 	res = Error
 	defer func() {
@@ -206,16 +182,24 @@ func (rd *Reader) callWrite(mr *Region, off, v uint64, size uint, attrs Attrs) (
 			rd.abandon(recover())
 		}
 	}()
-	if mr.impl>>size&1 == 0 {
+	split := mr.impl>>size&1 == 0
+	switch {
+	case write && split:
 		res = rd.adjustedWrite(o, off, v, size, attrs)
-	} else if o.Write != nil {
+	case split:
+		x, res = rd.adjustedRead(o, off, size, attrs)
+	case write && o.Write != nil:
 		attrs.reader = rd
 		res = o.Write(off, v, size, attrs)
-	} else {
+	case !write && o.Read != nil:
+		attrs.reader = rd
+		x, res = o.Read(off, size, attrs)
+		x &= sizeMask(size)
+	default:
 		res = OK
 	}
 	rd.guardExit()
-	return res
+	return x, res
 }
 
 // abandon ends the callback level of a dispatch whose callbacks did not
