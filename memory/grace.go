@@ -291,12 +291,10 @@ type Reader struct {
 	_ [64]byte
 }
 
-// callbackLevel is one MMIO dispatch a reader is inside: the device its
-// re-entrancy guard watches (nil when the region is not guarded), what to
-// report if the callback panics, and the reader's section depth to restore
-// then.
+// callbackLevel is one MMIO dispatch a reader is inside: its region (whose
+// guardDev the re-entrancy guard compares), what to report if the callback
+// panics, and the reader's section depth to restore then.
 type callbackLevel struct {
-	dev   *qom.Object
 	mr    *Region
 	off   uint64
 	size  uint

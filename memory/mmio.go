@@ -1,10 +1,6 @@
 package memory
 
-import (
-	"math/bits"
-
-	"qmem.dev/qmem/qom"
-)
+import "math/bits"
 
 // MMIO dispatch: validity (R-SIZE-3), step sizes (R-SIZE-1), splitting into
 // callback sizes (R-SIZE-5/6) and byte order (A.15). Everything here runs on
@@ -335,7 +331,7 @@ func (rd *Reader) guardEnter(mr *Region, off uint64, size uint, write bool) bool
 	dev := mr.guardDev.Load()
 	if dev != nil {
 		for i := 0; i < rd.nest; i++ {
-			if rd.levels[i].dev == dev {
+			if rd.levels[i].mr.guardDev.Load() == dev {
 				rd.reentrancy(mr, off, size, write, "re-entrant access refused")
 				return false
 			}
@@ -349,7 +345,7 @@ func (rd *Reader) guardEnter(mr *Region, off uint64, size uint, write bool) bool
 		rd.reentrancy(mr, off, size, write, "MMIO callbacks nested too deeply")
 		return false
 	}
-	rd.levels[rd.nest].set(dev, mr, off, size, write, rd.depth)
+	rd.levels[rd.nest].set(mr, off, size, write, rd.depth)
 	rd.nest++
 	return true
 }
@@ -357,14 +353,14 @@ func (rd *Reader) guardEnter(mr *Region, off uint64, size uint, write bool) bool
 // enterFirst is guardEnter for a reader that is inside no callback and is
 // not borrowed.
 func (rd *Reader) enterFirst(mr *Region, off uint64, size uint, write bool) {
-	rd.levels[0].set(mr.guardDev.Load(), mr, off, size, write, rd.depth)
+	rd.levels[0].set(mr, off, size, write, rd.depth)
 	rd.nest = 1
 }
 
 // set fills the level field by field (a struct literal is built on the
 // stack and copied, which stalls on store forwarding on the hot path).
-func (l *callbackLevel) set(dev *qom.Object, mr *Region, off uint64, size uint, write bool, depth int) {
-	l.dev, l.mr, l.off, l.size, l.write, l.depth = dev, mr, off, size, write, depth
+func (l *callbackLevel) set(mr *Region, off uint64, size uint, write bool, depth int) {
+	l.mr, l.off, l.size, l.write, l.depth = mr, off, size, write, depth
 }
 
 func (rd *Reader) guardExit() {
