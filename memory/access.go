@@ -143,7 +143,13 @@ func (rd *Reader) writeFirst(mr *Region, o uint64, buf []byte, attrs Attrs) (res
 		}
 	}()
 	attrs.reader = rd
-	r := mr.writeFn(o, getValue(buf, mr.big), uint(len(buf)), attrs)
+	var x uint64
+	if len(buf) == 4 && !mr.big { // getValue's commonest case (see Read)
+		x = uint64(binary.LittleEndian.Uint32(buf))
+	} else {
+		x = getValue(buf, mr.big)
+	}
+	r := mr.writeFn(o, x, uint(len(buf)), attrs)
 	rd.nest = 0
 	rd.Exit()
 	return r
