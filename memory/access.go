@@ -262,14 +262,10 @@ func (rd *Reader) lookupEntry(v *FlatView, addr uint64) *dispatchEntry {
 // find returns the index of the range of v containing addr, or -1, trying
 // the range of the reader's previous access first.
 func (rd *Reader) find(v *FlatView, addr uint64) int {
-	if rd.hit(v, addr) != nil {
-		return rd.idx
+	if rd.hit(v, addr) == nil && rd.lookupEntry(v, addr) == nil {
+		return -1
 	}
-	i := v.lookup(addr)
-	if i >= 0 {
-		rd.view, rd.idx = v, i
-	}
-	return i
+	return rd.idx
 }
 
 // readDirect reports whether reads of the range copy host memory (R-ACC-4).

@@ -72,3 +72,29 @@ func TestRangeIndexMatchesSearch(t *testing.T) {
 		checkIndex(t, set, more...)
 	})
 }
+
+// The index's nodes start on cache lines, and the fields of a dispatch
+// entry that an access reads lie within one line, for every view size.
+func TestDispatchIndexAligned(t *testing.T) {
+	used := unsafe.Offsetof(dispatchEntry{}.writable) + 1
+	if used > 56 {
+		t.Fatalf("an entry's fields take %d bytes: they no longer fit a line 8 bytes in", used)
+	}
+	for n := 0; n <= 1100; n++ {
+		v := &FlatView{ranges: make([]FlatRange, n)}
+		for i := range v.ranges {
+			v.ranges[i] = FlatRange{Start: uint64(i) * 16, Last: uint64(i)*16 + 15}
+		}
+		v.buildIndexFrom(make([]leafInfo, n))
+		if n > 0 {
+			if off := uintptr(unsafe.Pointer(&v.disp[0])) % 64; off+used > 64 {
+				t.Fatalf("%d entries at %p: an entry's fields cross a cache line", n, &v.disp[0])
+			}
+		}
+		for h, level := range v.index.levels {
+			if uintptr(unsafe.Pointer(&level[0]))%64 != 0 {
+				t.Fatalf("%d ranges: index level %d at %p", n, h, &level[0])
+			}
+		}
+	}
+}
